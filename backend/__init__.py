@@ -1,0 +1,1 @@
+"""Models: registry, loading (4-bit, adapters, Hub), cache and generation."""

@@ -1,0 +1,1 @@
+"""Results: submission schema, ingestion, store, ranking and plots."""

@@ -1,0 +1,1 @@
+"""The benchmark itself: data, prompts, answer extraction, metrics, runner and probe."""

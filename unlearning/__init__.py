@@ -1,0 +1,1 @@
+"""Fine-tuning and the unlearning baselines (GA, GradDiff, KL, NPO)."""
