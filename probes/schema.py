@@ -242,7 +242,6 @@ class SplitCounts(_Frozen):
     cloze: int = Field(description="Number of cloze questions.")
 
 
-
 class Benchmark(_Frozen):
     """A loaded benchmark: every split's profiles, the fine-tuning data, and a fingerprint."""
 
