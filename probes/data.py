@@ -219,7 +219,12 @@ def _open_questions(items: Any, cls: type[Generation] | type[Cloze], where: _Whe
     return out
 
 
-def _profile(row: dict[str, Any], split: Split, where: _Where) -> Profile:
+def _profile_from_row(row: dict[str, Any], split: Split | None) -> Profile:
+    """Parse one evaluation row that is not read from a file (the strict demo pool)."""
+    return _profile(row, split, _Where(Path("<generated>"), 0, row.get("ID")))
+
+
+def _profile(row: dict[str, Any], split: Split | None, where: _Where) -> Profile:
     pid = row.get("ID")
     if not isinstance(pid, str) or not pid.strip():
         raise where.fail("ID", f"expected a non-empty string ID, got {pid!r}")

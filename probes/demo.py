@@ -21,6 +21,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import io
 import json
 import os
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from probes.schema import FINETUNE_FOLDER, LETTERS, Split
+from probes.schema import FINETUNE_FOLDER, LETTERS, Profile, Split
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo_data"
 """Where the committed demo benchmark lives."""
@@ -553,6 +555,27 @@ def _row(rng: random.Random, p: Person, *, test: bool) -> dict[str, Any]:
     else:
         row["image"] = {"bytes": draw_portrait(p), "path": None}
     return row
+
+
+POOL_SEED = 77
+POOL_SIZE = 2
+
+
+@functools.cache
+def pool_profiles() -> tuple[Profile, ...]:
+    """The strict protocol's few-shot pool: invented people that are in no split of any benchmark.
+
+    Their IDs (``pool_1``, ...) cannot collide with upstream's (three digits) or the demo's.
+    """
+    from probes.data import _profile_from_row
+
+    rng = random.Random(POOL_SEED)
+    people, _ = _make_people(rng)
+    out = []
+    for k, p in enumerate(people[:POOL_SIZE], start=1):
+        row = _row(rng, dataclasses.replace(p, id=f"pool_{k}"), test=False)
+        out.append(_profile_from_row(row, None))
+    return tuple(out)
 
 
 def build_tables(seed: int = DEFAULT_SEED) -> dict[str, Any]:

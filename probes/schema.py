@@ -191,7 +191,9 @@ class Profile(_Frozen):
     images: tuple[bytes, ...] = Field(
         description="Encoded portrait(s) (JPEG/PNG bytes). One for most splits, several for the test split."
     )
-    split: Split = Field(description="The split this row was read from.")
+    split: Split | None = Field(
+        description="The split this row was read from; None for profiles outside the benchmark."
+    )
     question: str = Field(default="", description="Upstream's profile-level question.")
     answer: str = Field(default="", description="Upstream's profile-level answer.")
     multiple_choice: tuple[MultipleChoice, ...] = Field(description="Classification questions, image+text first.")

@@ -1,0 +1,394 @@
+"""The two evaluation protocols: what is asked, with which prompt, and how it is decoded.
+
+``official`` reproduces upstream ``eval.py`` (spec section 3): its exact
+``USER: ... ASSISTANT:`` strings, few-shot demos sampled from the set being
+evaluated (one profile for multiple choice, two for cloze with LLaVA-style
+models, one with Idefics2), demos looked up in the full set (so the celebrity
+set gets none), the demo profile's own questions skipped, greedy decoding with
+50 new tokens, and a random test-set image per profile and task. Upstream has
+no seed; ours is seeded and recorded, so a run is repeatable.
+
+``strict`` fixes the defects of spec section 4: seeded; demos from a fixed pool
+of invented profiles that belong to no evaluated set; multiple choice scored
+from the next-token log-probabilities of the letters A-D (no parsing); the
+model's own chat template for every prompt.
+
+Planning is pure: :func:`plan` turns a benchmark, a forget ratio and a
+protocol into :class:`Item`s; the runner executes them.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from probes.schema import (
+    LETTERS,
+    Benchmark,
+    Cloze,
+    EvalSet,
+    Generation,
+    Modality,
+    MultipleChoice,
+    Profile,
+    Question,
+    Split,
+    Task,
+)
+
+Protocol = Literal["official", "strict"]
+PROTOCOLS: tuple[Protocol, ...] = ("official", "strict")
+PROTOCOL_VERSIONS: dict[str, str] = {"official": "1.0", "strict": "1.0"}
+"""Bumped whenever a protocol's prompts, sampling or scoring change; recorded in every result."""
+
+PromptStyle = Literal["llava", "idefics2", "chat_template"]
+
+MAX_NEW_TOKENS = 50
+"""Upstream's generation budget for every task."""
+
+GEN_INSTRUCTION_IMAGE = "Answer the question based on your trained knowledge in one sentence accurately in ENGLISH."
+GEN_INSTRUCTION_TEXT = "Answer the question based on your trained knowledge in one sentence in ENGLISH."
+MC_INSTRUCTION = "Just give ONE letter representing the answer directly."
+CLOZE_INSTRUCTION = "\nPlease **ONLY** provide the correct answer that should replace the [Blank]."
+
+ChatMessage = dict[str, Any]
+"""A chat turn in the Hugging Face processor format.
+
+``{"role": "user" | "assistant", "content": [{"type": "image"} | {"type": "text", "text": ...}]}``
+"""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One question to put to the model, fully specified."""
+
+    key: str
+    """Stable identity ``set/task/modality/profile/index``: what resuming and sharding go by."""
+    eval_set: EvalSet
+    task: Task
+    modality: Modality
+    profile_id: str
+    question_index: int
+    """Index of the question within the profile's questions of this task (upstream order)."""
+    question: Question
+    images: tuple[bytes, ...]
+    """Encoded images in the order the prompt's image placeholders use them (demos first)."""
+    image_index: int | None
+    """Which of the profile's portraits is the query image (test set: the random draw)."""
+    prompt: str | None = None
+    """The raw prompt string (official protocol)."""
+    messages: tuple[ChatMessage, ...] = field(default=())
+    """Chat turns to render with the model's chat template (strict protocol)."""
+    score_letters: bool = False
+    """Strict multiple choice: read the letters' next-token log-probabilities instead of generating."""
+    max_new_tokens: int = MAX_NEW_TOKENS
+
+    @property
+    def reference(self) -> str:
+        """The correct letter, or the ground truth."""
+        return self.question.reference
+
+
+# --------------------------------------------------------------------------- prompt text
+
+
+def options_block(q: MultipleChoice) -> str:
+    """Upstream's options block: the question, then one ``X: option`` line per letter."""
+    return q.question + "\n" + "\n".join(f"{x}: {q.options[x]}" for x in LETTERS)  # type: ignore[index]
+
+
+def cloze_text(q: Cloze) -> str:
+    """Upstream's cloze question: the blank as ``[Blank]`` plus the answer-only instruction."""
+    return q.question.replace("__", "[Blank]") + CLOZE_INSTRUCTION
+
+
+def official_mc_demo(q: MultipleChoice, modality: Modality) -> str:
+    """One multiple-choice demo, as upstream writes it."""
+    head = "USER: <image>\n" if modality is Modality.IMAGE_TEXT else "USER:\n"
+    opts = "".join(f"{x}: {q.options[x]}\n" for x in LETTERS)  # type: ignore[index]
+    return f"{head}Question: {q.question}\n{opts}Correct Answer: {q.correct}\n"
+
+
+def official_mc_query(q: MultipleChoice, modality: Modality) -> str:
+    """The multiple-choice query that follows the demos."""
+    head = "USER: <image>\n" if modality is Modality.IMAGE_TEXT else "USER:\n"
+    return f"{head}{options_block(q)}\n{MC_INSTRUCTION}\nASSISTANT:"
+
+
+def official_cloze_demo(q: Cloze) -> str:
+    """One cloze demo (note upstream's missing space in ``USER:<image>``)."""
+    head = "USER:<image>\n" if q.modality is Modality.IMAGE_TEXT else "USER:\n"
+    return f"{head}{cloze_text(q)}\nCorrect Answer: {q.ground_truth}\n"
+
+
+def official_cloze_query(q: Cloze) -> str:
+    """The cloze query that follows the demos."""
+    head = "USER: <image>\n" if q.modality is Modality.IMAGE_TEXT else "USER:\n"
+    return f"{head}{cloze_text(q)}\nASSISTANT:"
+
+
+def official_generation_prompt(q: Generation) -> str:
+    """The zero-shot generation prompt (the image+text one ends with a space, as upstream)."""
+    if q.modality is Modality.IMAGE_TEXT:
+        return f"USER: <image>\n{q.question}\n{GEN_INSTRUCTION_IMAGE}\nASSISTANT: "
+    return f"USER: {q.question}\n{GEN_INSTRUCTION_TEXT}\nASSISTANT:"
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def _query_image(rng: random.Random, profile: Profile) -> tuple[bytes, int]:
+    index = rng.randrange(len(profile.images)) if len(profile.images) > 1 else 0
+    return profile.images[index], index
+
+
+def _key(s: EvalSet, t: Task, m: Modality, pid: str, i: int) -> str:
+    return f"{s.value}/{t.value}/{m.value}/{pid}/{i}"
+
+
+def _rng(seed: int, s: EvalSet, t: Task) -> random.Random:
+    # One stream per (set, task): a run of some sets plans them exactly as a run of all.
+    return random.Random(f"{seed}/{s.value}/{t.value}")
+
+
+def _official(
+    s: EvalSet, profiles: Sequence[Profile], full: dict[str, Profile], seed: int, style: PromptStyle
+) -> list[Item]:
+    items: list[Item] = []
+    ids = [p.id for p in profiles]
+
+    # Multiple choice: one demo profile; demos only outside the celebrity set.
+    rng = _rng(seed, s, Task.CLASSIFICATION)
+    demo_profiles = [full[i] for i in rng.sample(ids, min(1, len(ids))) if i in full]
+    for modality in Modality:
+        demos = [q for d in demo_profiles for q in d.questions(Task.CLASSIFICATION, modality)]
+        use_demos = s is not EvalSet.CELEBRITY
+        prefix = "".join(official_mc_demo(q, modality) for q in demos) if use_demos else ""  # type: ignore[arg-type]
+        demo_images = tuple(d.images[0] for d in demo_profiles for _ in d.questions(Task.CLASSIFICATION, modality))
+        skip = {d.id for d in demo_profiles}
+        for p in profiles:
+            image, idx = _query_image(rng, p) if modality is Modality.IMAGE_TEXT else (b"", None)
+            if p.id in skip:
+                continue
+            for i, q in enumerate(p.multiple_choice):
+                if q.modality is not modality:
+                    continue
+                assert isinstance(q, MultipleChoice)
+                imgs = ((*demo_images, image) if use_demos else (image,)) if modality is Modality.IMAGE_TEXT else ()
+                items.append(
+                    Item(
+                        _key(s, Task.CLASSIFICATION, modality, p.id, i),
+                        s,
+                        Task.CLASSIFICATION,
+                        modality,
+                        p.id,
+                        i,
+                        q,
+                        imgs,
+                        idx,
+                        prompt=prefix + official_mc_query(q, modality),
+                    )
+                )
+
+    # Cloze: two demo profiles (one for Idefics2), demos for every set.
+    rng = _rng(seed, s, Task.CLOZE)
+    k = 1 if style == "idefics2" else 2
+    demo_profiles = [full[i] for i in rng.sample(ids, min(k, len(ids))) if i in full]
+    skip = {d.id for d in demo_profiles}
+    prefixes = {
+        m: "".join(official_cloze_demo(q) for d in demo_profiles for q in d.questions(Task.CLOZE, m)) for m in Modality
+    }
+    demo_images = tuple(d.images[0] for d in demo_profiles for _ in d.questions(Task.CLOZE, Modality.IMAGE_TEXT))
+    for p in profiles:
+        image, idx = _query_image(rng, p)
+        if p.id in skip:
+            continue
+        for i, q in enumerate(p.cloze):
+            assert isinstance(q, Cloze)
+            is_image = q.modality is Modality.IMAGE_TEXT
+            items.append(
+                Item(
+                    _key(s, Task.CLOZE, q.modality, p.id, i),
+                    s,
+                    Task.CLOZE,
+                    q.modality,
+                    p.id,
+                    i,
+                    q,
+                    (*demo_images, image) if is_image else (),
+                    idx if is_image else None,
+                    prompt=prefixes[q.modality] + official_cloze_query(q),
+                )
+            )
+
+    # Generation: zero-shot.
+    rng = _rng(seed, s, Task.GENERATION)
+    for p in profiles:
+        image, idx = _query_image(rng, p)
+        for i, q in enumerate(p.generation):
+            assert isinstance(q, Generation)
+            is_image = q.modality is Modality.IMAGE_TEXT
+            items.append(
+                Item(
+                    _key(s, Task.GENERATION, q.modality, p.id, i),
+                    s,
+                    Task.GENERATION,
+                    q.modality,
+                    p.id,
+                    i,
+                    q,
+                    (image,) if is_image else (),
+                    idx if is_image else None,
+                    prompt=official_generation_prompt(q),
+                )
+            )
+    return items
+
+
+# ---- strict
+
+
+STRICT_MC_SHOTS = 3
+STRICT_CLOZE_SHOTS = 2
+STRICT_MC_INSTRUCTION = "Answer with the letter (A, B, C or D) of the correct option."
+
+
+def _user(text: str, with_image: bool) -> ChatMessage:
+    content: list[dict[str, str]] = [{"type": "image"}] if with_image else []
+    return {"role": "user", "content": [*content, {"type": "text", "text": text}]}
+
+
+def _assistant(text: str) -> ChatMessage:
+    return {"role": "assistant", "content": [{"type": "text", "text": text}]}
+
+
+def _strict(s: EvalSet, profiles: Sequence[Profile], pool: Sequence[Profile], seed: int) -> list[Item]:
+    items: list[Item] = []
+    for modality in Modality:
+        is_image = modality is Modality.IMAGE_TEXT
+        mc_demos = [(d, q) for d in pool for q in d.questions(Task.CLASSIFICATION, modality)][:STRICT_MC_SHOTS]
+        mc_turns: list[ChatMessage] = []
+        for _, q in mc_demos:
+            assert isinstance(q, MultipleChoice)
+            mc_turns += [_user(f"{options_block(q)}\n{STRICT_MC_INSTRUCTION}", is_image), _assistant(q.correct)]
+        mc_images = tuple(d.images[0] for d, _ in mc_demos) if is_image else ()
+        cz_demos = [(d, q) for d in pool for q in d.questions(Task.CLOZE, modality)][:STRICT_CLOZE_SHOTS]
+        cz_turns: list[ChatMessage] = []
+        for _, q in cz_demos:
+            assert isinstance(q, Cloze)
+            cz_turns += [_user(cloze_text(q), is_image), _assistant(q.ground_truth)]
+        cz_images = tuple(d.images[0] for d, _ in cz_demos) if is_image else ()
+        for task in Task:
+            rng = _rng(seed, s, task)
+            for p in profiles:
+                image, idx = _query_image(rng, p)
+                for i, q in enumerate(p.questions(task)):
+                    if q.modality is not modality:
+                        continue
+                    key = _key(s, task, modality, p.id, i)
+                    query_imgs = (image,) if is_image else ()
+                    if isinstance(q, MultipleChoice):
+                        turns = (*mc_turns, _user(f"{options_block(q)}\n{STRICT_MC_INSTRUCTION}", is_image))
+                        items.append(
+                            Item(
+                                key,
+                                s,
+                                task,
+                                modality,
+                                p.id,
+                                i,
+                                q,
+                                (*mc_images, *query_imgs),
+                                idx if is_image else None,
+                                messages=turns,
+                                score_letters=True,
+                                max_new_tokens=1,
+                            )
+                        )
+                    elif isinstance(q, Cloze):
+                        turns = (*cz_turns, _user(cloze_text(q), is_image))
+                        items.append(
+                            Item(
+                                key,
+                                s,
+                                task,
+                                modality,
+                                p.id,
+                                i,
+                                q,
+                                (*cz_images, *query_imgs),
+                                idx if is_image else None,
+                                messages=turns,
+                            )
+                        )
+                    else:
+                        instruction = GEN_INSTRUCTION_IMAGE if is_image else GEN_INSTRUCTION_TEXT
+                        turns = (_user(f"{q.question}\n{instruction}", is_image),)
+                        items.append(
+                            Item(
+                                key,
+                                s,
+                                task,
+                                modality,
+                                p.id,
+                                i,
+                                q,
+                                query_imgs,
+                                idx if is_image else None,
+                                messages=turns,
+                            )
+                        )
+    return items
+
+
+def strict_pool() -> tuple[Profile, ...]:
+    """The strict protocol's fixed demo pool: invented profiles that are in no evaluated set."""
+    from probes.demo import pool_profiles
+
+    return pool_profiles()
+
+
+def plan(
+    benchmark: Benchmark,
+    forget_ratio: int,
+    protocol: Protocol,
+    *,
+    sets: Iterable[EvalSet] = tuple(EvalSet),
+    seed: int = 0,
+    style: PromptStyle = "llava",
+) -> list[Item]:
+    """Every question to ask for ``protocol`` on ``sets``, in a fixed order.
+
+    Args:
+        benchmark: The loaded benchmark (needs the full split for official few-shot demos).
+        forget_ratio: 5, 10 or 15.
+        protocol: ``official`` or ``strict``.
+        sets: Which evaluation sets to plan (default: all four).
+        seed: Seeds every random choice (demo profiles, test-set images).
+        style: The model's prompt style; decides the number of official cloze demo profiles.
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    full = {p.id: p for p in benchmark.splits.get(Split.FULL, ())}
+    pool = strict_pool() if protocol == "strict" else ()
+    evaluated = {p.id for s in EvalSet for p in _profiles_or_empty(benchmark, s, forget_ratio)}
+    if any(p.id in evaluated for p in pool):
+        raise ValueError("the strict demo pool overlaps an evaluated set")
+    items: list[Item] = []
+    for s in EvalSet:
+        if s not in set(sets):
+            continue
+        profiles = benchmark.eval_profiles(s, forget_ratio)
+        items += (
+            _official(s, profiles, full, seed, style) if protocol == "official" else _strict(s, profiles, pool, seed)
+        )
+    return items
+
+
+def _profiles_or_empty(benchmark: Benchmark, s: EvalSet, ratio: int) -> tuple[Profile, ...]:
+    try:
+        return benchmark.eval_profiles(s, ratio)
+    except KeyError:
+        return ()

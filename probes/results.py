@@ -1,0 +1,248 @@
+"""Per-sample records, answer extraction, and the aggregates derived from them.
+
+Records come first: every question asked produces one :class:`SampleRecord`
+with the raw continuation, the extracted answer beside it, and its scores.
+Aggregates (the upstream results file, the submission cells) are computed
+from records only, so they can always be re-derived and audited.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from probes.metrics import metrics_for, score
+from probes.schema import LETTERS, EvalSet, Modality, Task
+
+# --------------------------------------------------------------------------- answer extraction
+
+ASSISTANT = "ASSISTANT:"
+
+
+def official_answer(raw_output: str) -> str:
+    """Upstream's answer text: the continuation up to the next ``ASSISTANT:``, stripped.
+
+    Upstream decodes prompt and continuation together and keeps what lies between
+    the first ``ASSISTANT:`` (the one ending every prompt) and the next one.
+    """
+    return raw_output.split(ASSISTANT, 1)[0].strip()
+
+
+def official_letter(answer: str) -> str | None:
+    """Upstream's multiple-choice parse: the answer's first character, upper-cased, if it is A-D."""
+    first = answer[:1].upper()
+    return first if first in LETTERS else None
+
+
+def strict_letter(logprobs: dict[str, float]) -> str:
+    """The strict protocol's choice: the letter with the highest next-token log-probability."""
+    return max(LETTERS, key=lambda x: logprobs.get(x, -math.inf))
+
+
+# --------------------------------------------------------------------------- records
+
+
+class SampleRecord(BaseModel):
+    """One question asked and scored; a line of ``<run>.samples.jsonl``."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+    key: str = Field(description="Stable question identity: set/task/modality/profile/index.")
+    eval_set: EvalSet = Field(alias="set", description="forget, test, retain or celebrity.")
+    task: Task = Field(description="classification, generation or cloze.")
+    modality: Modality = Field(description="image_text or text.")
+    profile_id: str = Field(description="The profile the question is about.")
+    question_index: int = Field(description="Index within the profile's questions of this task.")
+    question: str = Field(description="The question text (multiple choice: with its options).")
+    reference: str = Field(description="The correct letter, or the ground truth.")
+    image_index: int | None = Field(default=None, description="Which portrait was shown (test set: the draw).")
+    raw_output: str = Field(description="The model's continuation only, without the prompt.")
+    answer: str = Field(description="The extracted answer: the letter for multiple choice, else the answer text.")
+    parsed: bool = Field(default=True, description="False when no letter A-D could be read from the output.")
+    letter_logprobs: dict[str, float] | None = Field(
+        default=None, description="Strict multiple choice: next-token log-probability of each letter."
+    )
+    scores: dict[str, float] = Field(description="Metric name -> per-sample value in [0, 1].")
+
+
+def make_record(
+    *,
+    key: str,
+    eval_set: EvalSet,
+    task: Task,
+    modality: Modality,
+    profile_id: str,
+    question_index: int,
+    question: str,
+    reference: str,
+    image_index: int | None,
+    raw_output: str,
+    letter_logprobs: dict[str, float] | None = None,
+) -> SampleRecord:
+    """Extract the answer from ``raw_output`` (or the log-probabilities) and score it."""
+    parsed = True
+    if task is Task.CLASSIFICATION:
+        if letter_logprobs is not None:
+            answer = strict_letter(letter_logprobs)
+        else:
+            letter = official_letter(official_answer(raw_output))
+            parsed = letter is not None
+            answer = letter or ""
+    else:
+        answer = official_answer(raw_output)
+    return SampleRecord(
+        key=key,
+        eval_set=eval_set,
+        task=task,
+        modality=modality,
+        profile_id=profile_id,
+        question_index=question_index,
+        question=question,
+        reference=reference,
+        image_index=image_index,
+        raw_output=raw_output,
+        answer=answer,
+        parsed=parsed,
+        letter_logprobs=letter_logprobs,
+        scores=score(task, answer, reference),
+    )
+
+
+def read_records(path: Path) -> list[SampleRecord]:
+    """Read a samples file; a torn last line (a crash mid-write) is ignored."""
+    out: list[SampleRecord] = []
+    if not path.exists():
+        return out
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for n, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            out.append(SampleRecord.model_validate_json(line))
+        except ValueError:
+            if n == len(lines) - 1:
+                break  # torn tail from an interrupted run: recomputed on resume
+            raise
+    return out
+
+
+# --------------------------------------------------------------------------- aggregates
+
+
+class CellKey(NamedTuple):
+    """One aggregate cell: set x task x modality x metric."""
+
+    eval_set: EvalSet
+    task: Task
+    modality: Modality
+    metric: str
+
+
+class CellValue(NamedTuple):
+    """An aggregate with its sample count and unparsable-answer count."""
+
+    value: float
+    n: int
+    n_unparsed: int
+
+
+def aggregate(records: Iterable[SampleRecord]) -> dict[CellKey, CellValue]:
+    """Mean of each metric per set x task x modality, on the metric's scale."""
+    groups: dict[tuple[EvalSet, Task, Modality], list[SampleRecord]] = defaultdict(list)
+    for r in records:
+        groups[(r.eval_set, r.task, r.modality)].append(r)
+    cells: dict[CellKey, CellValue] = {}
+    for (s, t, m), recs in sorted(groups.items(), key=lambda kv: tuple(x.value for x in kv[0])):
+        unparsed = sum(not r.parsed for r in recs)
+        for metric in metrics_for(t):
+            value = metric.aggregate(r.scores[metric.name] for r in recs)
+            if value is not None:
+                cells[CellKey(s, t, m, metric.name)] = CellValue(value, len(recs), unparsed)
+    return cells
+
+
+OFFICIAL_SET_KEYS: dict[EvalSet, str] = {
+    EvalSet.FORGET: "Forget Set Results",
+    EvalSet.TEST: "Test Set Results",
+    EvalSet.RETAIN: "Retain Set (shared dataset) Results",
+    EvalSet.CELEBRITY: "Retain Set (real person) Results",
+}
+"""Upstream's top-level keys of ``*_final_evaluation_results.json``."""
+
+OFFICIAL_TASK_KEYS: dict[Task, str] = {
+    Task.CLOZE: "fill_in_the_blank",
+    Task.CLASSIFICATION: "classification",
+    Task.GENERATION: "generation",
+}
+
+_GEN_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "bleu": "BLEU"}
+
+
+def official_metric_key(task: Task, modality: Modality, metric: str) -> str:
+    """Upstream's key for a cell (its key names differ between tasks; we reproduce them)."""
+    img = modality is Modality.IMAGE_TEXT
+    if task is Task.CLOZE:
+        return "image_textual_accuracy" if img else "pure_text_accuracy"
+    if task is Task.CLASSIFICATION:
+        return "Image-Textual Question Accuracy" if img else "Pure Text Question Accuracy"
+    return f"Average {_GEN_NAMES[metric]} ({modality.upstream_type})"
+
+
+def official_results(cells: dict[CellKey, CellValue]) -> dict[str, Any]:
+    """The upstream ``*_final_evaluation_results.json`` object, in upstream key order.
+
+    Cells without questions are left out rather than written as 0 (upstream
+    writes 0 for an empty accuracy, which would read as a real score).
+    """
+    out: dict[str, Any] = {}
+    for s in EvalSet:
+        per_task: dict[str, Any] = {}
+        for t in (Task.CLOZE, Task.CLASSIFICATION, Task.GENERATION):
+            block: dict[str, float] = {}
+            for m in Modality:
+                for metric in metrics_for(t):
+                    cell = cells.get(CellKey(s, t, m, metric.name))
+                    if cell is not None:
+                        block[official_metric_key(t, m, metric.name)] = cell.value
+            if block:
+                per_task[OFFICIAL_TASK_KEYS[t]] = block
+        if per_task:
+            out[OFFICIAL_SET_KEYS[s]] = per_task
+    return out
+
+
+def generation_results(records: Iterable[SampleRecord], eval_set: EvalSet) -> dict[str, Any]:
+    """Upstream's ``{mode}_generation_results.json`` object for one set."""
+    return {
+        "Generation_Questions": [
+            {
+                "image_id": r.profile_id,
+                "question type": r.modality.upstream_type,
+                "question": r.question,
+                "generated_answer": r.answer,
+                "ground_truth": r.reference,
+            }
+            for r in records
+            if r.task is Task.GENERATION and r.eval_set is eval_set
+        ]
+    }
+
+
+UPSTREAM_MODES: dict[EvalSet, str] = {
+    EvalSet.FORGET: "forget",
+    EvalSet.TEST: "test",
+    EvalSet.RETAIN: "retain_shared",
+    EvalSet.CELEBRITY: "retain_celebrity",
+}
+"""Upstream's ``mode`` names, used in its generation-results file names."""
+
+
+def dumps(obj: Any) -> str:
+    """JSON as this project writes it: indented, key order kept, UTF-8, trailing newline."""
+    return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,231 @@
+"""Prompts, few-shot rules, answer extraction, metrics and the upstream results layout."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from probes import protocols
+from probes.data import load_benchmark
+from probes.metrics import METRICS, score
+from probes.results import (
+    CellKey,
+    aggregate,
+    make_record,
+    official_answer,
+    official_letter,
+    official_results,
+    read_records,
+)
+from probes.schema import Cloze, EvalSet, Generation, Modality, MultipleChoice, Split, Task
+
+FIXTURE = (
+    Path(__file__).resolve().parents[3] / "shared/fixtures/official/llava_vanilla_forget5_final_evaluation_results.json"
+)
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return load_benchmark("demo")
+
+
+MC = MultipleChoice(
+    question="What hobby?",
+    options={"A": "Coding", "B": "Painting", "C": "Sports", "D": "Stamps"},
+    correct="B",
+    modality=Modality.IMAGE_TEXT,
+)
+
+
+def test_official_prompt_strings_are_upstreams():
+    assert protocols.official_mc_query(MC, Modality.IMAGE_TEXT) == (
+        "USER: <image>\nWhat hobby?\nA: Coding\nB: Painting\nC: Sports\nD: Stamps\n"
+        "Just give ONE letter representing the answer directly.\nASSISTANT:"
+    )
+    assert protocols.official_mc_query(MC, Modality.TEXT).startswith("USER:\nWhat hobby?\nA: Coding")
+    assert protocols.official_mc_demo(MC, Modality.IMAGE_TEXT) == (
+        "USER: <image>\nQuestion: What hobby?\nA: Coding\nB: Painting\nC: Sports\nD: Stamps\nCorrect Answer: B\n"
+    )
+    cz = Cloze(question="Born in __.", ground_truth="Riga", modality=Modality.IMAGE_TEXT)
+    blank = "Born in [Blank].\nPlease **ONLY** provide the correct answer that should replace the [Blank]."
+    assert protocols.official_cloze_demo(cz) == f"USER:<image>\n{blank}\nCorrect Answer: Riga\n"
+    assert protocols.official_cloze_query(cz) == f"USER: <image>\n{blank}\nASSISTANT:"
+    g_img = Generation(question="Where?", ground_truth="x", modality=Modality.IMAGE_TEXT)
+    g_txt = Generation(question="Where?", ground_truth="x", modality=Modality.TEXT)
+    assert protocols.official_generation_prompt(g_img) == (
+        "USER: <image>\nWhere?\nAnswer the question based on your trained knowledge in one sentence accurately "
+        "in ENGLISH.\nASSISTANT: "
+    )
+    assert protocols.official_generation_prompt(g_txt) == (
+        "USER: Where?\nAnswer the question based on your trained knowledge in one sentence in ENGLISH.\nASSISTANT:"
+    )
+
+
+def test_official_few_shot_rules(bench):
+    items = protocols.plan(bench, 10, "official", seed=3)
+    forget_ids = {p.id for p in bench.split(Split.FORGET_10)}
+    by = Counter((i.eval_set, i.task, i.modality) for i in items)
+    # Multiple choice: one demo profile drawn from the evaluated set; its questions are skipped.
+    assert by[(EvalSet.FORGET, Task.CLASSIFICATION, Modality.IMAGE_TEXT)] == 5 * (len(forget_ids) - 1)
+    # Cloze: two demo profiles for LLaVA-style models, one for Idefics2.
+    assert by[(EvalSet.FORGET, Task.CLOZE, Modality.TEXT)] == 2 * (len(forget_ids) - 2)
+    idefics = Counter((i.eval_set, i.task) for i in protocols.plan(bench, 10, "official", seed=3, style="idefics2"))
+    assert idefics[(EvalSet.FORGET, Task.CLOZE)] == 4 * (len(forget_ids) - 1)
+    # Generation is zero-shot and complete.
+    assert by[(EvalSet.FORGET, Task.GENERATION, Modality.IMAGE_TEXT)] == 2 * len(forget_ids)
+
+    mc = next(
+        i
+        for i in items
+        if i.eval_set is EvalSet.FORGET and i.task is Task.CLASSIFICATION and i.modality is Modality.IMAGE_TEXT
+    )
+    assert mc.prompt.count("USER: <image>") == 6 and len(mc.images) == 6  # 5 demos + the query
+    assert mc.prompt.count("ASSISTANT:") == 1 and mc.prompt.endswith("ASSISTANT:")
+    demo_id = next(
+        iter(
+            forget_ids - {i.profile_id for i in items if i.eval_set is EvalSet.FORGET and i.task is Task.CLASSIFICATION}
+        )
+    )
+    demo = next(p for p in bench.split(Split.FULL) if p.id == demo_id)
+    assert f"Question: {demo.multiple_choice[0].question}" in mc.prompt  # the leak that strict fixes
+
+    # The celebrity set: no multiple-choice demos (its IDs are not in the full set).
+    celeb = [i for i in items if i.eval_set is EvalSet.CELEBRITY and i.task is Task.CLASSIFICATION]
+    assert len(celeb) == 10 * 8 and all("Correct Answer" not in i.prompt for i in celeb)
+    # Text-only questions carry no image.
+    assert all(not i.images for i in items if i.modality is Modality.TEXT)
+    # The test set asks only about forget IDs, showing one of their transformed portraits.
+    test_items = [i for i in items if i.eval_set is EvalSet.TEST and i.modality is Modality.IMAGE_TEXT]
+    test_rows = {p.id: p for p in bench.split(Split.TEST)}
+    assert {i.profile_id for i in test_items} <= forget_ids
+    assert all(i.images[-1] == test_rows[i.profile_id].images[i.image_index] for i in test_items)
+
+
+def test_planning_is_seeded(bench):
+    a = protocols.plan(bench, 5, "official", seed=1)
+    assert a == protocols.plan(bench, 5, "official", seed=1)
+    assert any(x != y for x, y in zip(a, protocols.plan(bench, 5, "official", seed=2), strict=False))
+    # Planning some sets gives the same items as planning all and filtering.
+    only = protocols.plan(bench, 5, "official", seed=1, sets=[EvalSet.TEST])
+    assert only == [i for i in a if i.eval_set is EvalSet.TEST]
+
+
+def test_strict_demos_come_from_a_disjoint_pool(bench):
+    items = protocols.plan(bench, 15, "strict", seed=0)
+    pool_names = [p.name for p in protocols.strict_pool()]
+    all_ids = {p.id for s in bench.splits.values() for p in s}
+    assert not all_ids & {p.id for p in protocols.strict_pool()}
+    mc = [i for i in items if i.task is Task.CLASSIFICATION]
+    assert all(i.score_letters and i.prompt is None for i in mc)
+    # Every evaluated question is asked (nothing skipped for demos).
+    assert len(mc) == 10 * (6 + 6 + 34 + 8)
+    text_mc = next(i for i in mc if i.modality is Modality.TEXT)
+    demo_text = " ".join(c["text"] for m in text_mc.messages[:-1] for c in m["content"] if c["type"] == "text")
+    assert any(name in demo_text for name in pool_names)
+    image_mc = next(i for i in mc if i.modality is Modality.IMAGE_TEXT)
+    n_image_slots = sum(c["type"] == "image" for m in image_mc.messages for c in m["content"])
+    assert n_image_slots == len(image_mc.images)
+
+
+def test_answer_extraction_follows_upstream():
+    assert official_answer(" B\nUSER: next ASSISTANT: C") == "B\nUSER: next"
+    assert official_answer("  Riga, Latvia ") == "Riga, Latvia"
+    assert official_letter("b) Painting") == "B"
+    assert official_letter("Correct Answer: B") == "C"  # upstream reads the first character only
+    assert official_letter(" I think B".strip()) is None
+    assert official_letter("") is None
+
+
+def test_correct_answer_prefix_scores_as_c():
+    # Upstream takes the first character: "Correct Answer: B" is read as C, which is a valid letter.
+    rec = make_record(
+        key="k",
+        eval_set=EvalSet.FORGET,
+        task=Task.CLASSIFICATION,
+        modality=Modality.TEXT,
+        profile_id="001",
+        question_index=0,
+        question="q",
+        reference="C",
+        image_index=None,
+        raw_output=" Correct Answer: B",
+    )
+    assert rec.answer == "C" and rec.parsed and rec.scores == {"accuracy": 1.0}
+
+
+def test_metrics_are_registered_with_scales():
+    assert {(t.value, n) for t, n in METRICS} == {
+        ("classification", "accuracy"),
+        ("cloze", "accuracy"),
+        ("generation", "rouge1"),
+        ("generation", "rouge2"),
+        ("generation", "rougeL"),
+        ("generation", "bleu"),
+    }
+    assert METRICS[(Task.CLASSIFICATION, "accuracy")].aggregate([1, 0, 0, 1]) == 50.0
+    assert METRICS[(Task.GENERATION, "rougeL")].aggregate([0.5, 1.0]) == 0.75
+    assert METRICS[(Task.GENERATION, "rougeL")].aggregate([]) is None
+    assert score(Task.CLOZE, "It is riga, I think", "Riga") == {"accuracy": 1.0}
+    assert score(Task.CLOZE, "Tallinn", "Riga") == {"accuracy": 0.0}
+    gen = score(Task.GENERATION, "She was born in Riga.", "This person was born in Riga, Latvia.")
+    assert 0 < gen["rougeL"] < 1 and 0 < gen["bleu"] < 1
+
+
+def test_official_results_layout_matches_upstreams_keys():
+    recs = []
+    for task, modality, raw, ref in [
+        (Task.CLOZE, Modality.IMAGE_TEXT, " Riga", "Riga"),
+        (Task.CLOZE, Modality.TEXT, " no", "Riga"),
+        (Task.CLASSIFICATION, Modality.IMAGE_TEXT, " A", "A"),
+        (Task.CLASSIFICATION, Modality.TEXT, " x", "A"),
+        (Task.GENERATION, Modality.IMAGE_TEXT, "Born in Riga.", "Born in Riga."),
+        (Task.GENERATION, Modality.TEXT, "Born in Riga.", "Born in Riga."),
+    ]:
+        recs.append(
+            make_record(
+                key=f"{task}/{modality}",
+                eval_set=EvalSet.FORGET,
+                task=task,
+                modality=modality,
+                profile_id="001",
+                question_index=0,
+                question="q",
+                reference=ref,
+                image_index=None,
+                raw_output=raw,
+            )
+        )
+    official = official_results(aggregate(recs))
+    upstream = json.loads(FIXTURE.read_text())
+    assert list(official) == ["Forget Set Results"]
+    for task_key, block in upstream["Forget Set Results"].items():
+        assert list(official["Forget Set Results"][task_key]) == list(block), task_key
+    assert official["Forget Set Results"]["classification"]["Pure Text Question Accuracy"] == 0.0
+    cells = aggregate(recs)
+    assert cells[CellKey(EvalSet.FORGET, Task.CLASSIFICATION, Modality.TEXT, "accuracy")].n_unparsed == 1
+
+
+def test_read_records_ignores_a_torn_tail(tmp_path):
+    rec = make_record(
+        key="k",
+        eval_set=EvalSet.TEST,
+        task=Task.CLOZE,
+        modality=Modality.TEXT,
+        profile_id="001",
+        question_index=0,
+        question="q",
+        reference="Riga",
+        image_index=None,
+        raw_output="Riga",
+    )
+    path = tmp_path / "s.jsonl"
+    line = rec.model_dump_json()
+    assert json.loads(line)["set"] == "test"
+    path.write_text(line + "\n" + line[:20])
+    assert read_records(path) == [rec]
+    path.write_text(line[:20] + "\n" + line + "\n")
+    with pytest.raises(ValueError):
+        read_records(path)
