@@ -1,0 +1,330 @@
+"""Run a protocol's items through a model: batched, seeded, resumable, shardable.
+
+The runner talks to models through the small :class:`Responder` protocol, so
+the same code drives a real vision-language model (:mod:`probes.responders`)
+and the deterministic fakes used in tests.
+
+Files written to the output folder for a run named ``NAME``:
+
+- ``NAME.samples.jsonl``: one :class:`probes.results.SampleRecord` per question,
+  appended as batches finish (so a crash loses at most one batch) and rewritten
+  in plan order at the end (so two runs give identical files);
+- ``NAME_final_evaluation_results.json``: upstream's layout and key names;
+- ``NAME_{mode}_generation_results.json``: upstream's generation dumps;
+- ``NAME.submission.json``: our versioned submission file;
+- ``NAME.run.json``: the run's configuration, checked when resuming.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from probes.protocols import ChatMessage, Item, PromptStyle, plan
+from probes.protocols import Protocol as ProtocolName
+from probes.results import (
+    UPSTREAM_MODES,
+    SampleRecord,
+    aggregate,
+    dumps,
+    generation_results,
+    make_record,
+    official_results,
+    read_records,
+)
+from probes.schema import Benchmark, EvalSet, MultipleChoice
+
+# --------------------------------------------------------------------------- the model interface
+
+
+@dataclass(frozen=True)
+class Request:
+    """A prompt and its images, ready for a model."""
+
+    prompt: str
+    """The full prompt text (raw, or already rendered with the chat template)."""
+    images: tuple[bytes, ...] = ()
+    """Encoded images, one per image placeholder, in order."""
+
+
+class Responder(Protocol):
+    """What the runner needs from a model."""
+
+    @property
+    def prompt_style(self) -> PromptStyle:
+        """``llava``, ``idefics2`` or ``chat_template``."""
+        ...
+
+    def generate(self, requests: Sequence[Request], *, max_new_tokens: int, first_char_only: bool) -> list[str]:
+        """Greedy continuations (without the prompt), one per request.
+
+        ``first_char_only`` allows stopping each sequence once it has produced a
+        non-space character, for the official multiple choice, where only the
+        first character is scored.
+        """
+        ...
+
+    def letter_logprobs(self, requests: Sequence[Request]) -> list[dict[str, float]]:
+        """Next-token log-probabilities of ``A``-``D`` after each prompt."""
+        ...
+
+    def render_chat(self, messages: Sequence[ChatMessage]) -> str:
+        """Render chat turns with the model's chat template, ending with the assistant's turn opening."""
+        ...
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+class RunConfig(BaseModel):
+    """Everything that determines a run's results; recorded in ``NAME.run.json``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(description="Run name: the prefix of every output file.")
+    model: str = Field(description="Model name, path or Hub id as given.")
+    data: str = Field(description="Benchmark source as given.")
+    dataset_fingerprint: str = Field(description="Content hash of the benchmark.")
+    forget_ratio: int = Field(description="5, 10 or 15.")
+    protocol: ProtocolName = Field(description="official or strict.")
+    protocol_version: str = Field(description="Version of the protocol's prompts and scoring.")
+    sets: tuple[EvalSet, ...] = Field(description="Evaluation sets run.")
+    seed: int = Field(description="Seed of every random choice.")
+    limit: int | None = Field(default=None, description="At most this many profiles per set (smoke runs).")
+    prompt_style: str = Field(description="The model's prompt style.")
+
+
+@dataclass
+class RunOutput:
+    """What a finished run produced."""
+
+    records: list[SampleRecord]
+    results: dict[str, Any]
+    files: dict[str, Path] = field(default_factory=dict)
+    seconds: float = 0.0
+    computed: int = 0
+    """Questions computed in this invocation (the rest were resumed from disk)."""
+
+
+class ResumeMismatch(RuntimeError):
+    """The output folder holds a run of the same name with a different configuration."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file, fsync and rename: never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _limit(benchmark: Benchmark, limit: int | None) -> Benchmark:
+    if limit is None:
+        return benchmark
+    # Keep the first N profiles of every split; the test set follows the (limited) forget split.
+    splits = {s: profiles[:limit] for s, profiles in benchmark.splits.items()}
+    return benchmark.model_copy(update={"splits": splits})
+
+
+def _batches(items: Sequence[Item], size: int) -> Iterator[list[Item]]:
+    """Group by kind and similar length, so padding is small and outputs match one-at-a-time."""
+    def kind(i: Item) -> tuple[bool, int, bool]:
+        return (i.score_letters, i.max_new_tokens, isinstance(i.question, MultipleChoice))
+
+    order = sorted(items, key=lambda i: (kind(i), len(i.images), len(i.prompt or json.dumps(i.messages))))
+    batch: list[Item] = []
+    for item in order:
+        if batch and (len(batch) >= size or kind(batch[0]) != kind(item) or len(batch[0].images) != len(item.images)):
+            yield batch
+            batch = []
+        batch.append(item)
+    if batch:
+        yield batch
+
+
+def question_text(item: Item) -> str:
+    """The question as recorded: multiple choice with its options, cloze with its blank."""
+    q = item.question
+    if isinstance(q, MultipleChoice):
+        return q.question + "".join(f"\n{x}: {o}" for x, o in q.options.items())
+    return q.question
+
+
+def _shard() -> tuple[int, int]:
+    """(rank, world size) under ``accelerate launch`` / torchrun, else (0, 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    return rank, world
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def run(
+    config: RunConfig,
+    benchmark: Benchmark,
+    model: Responder,
+    out_dir: Path,
+    *,
+    batch_size: int = 8,
+    progress: bool = True,
+    on_batch: Callable[[int, int], None] | None = None,
+    submission_builder: Callable[[RunConfig, list[SampleRecord]], str] | None = None,
+) -> RunOutput:
+    """Evaluate ``model`` on ``benchmark`` as ``config`` says, writing the run's files to ``out_dir``.
+
+    Resumes from ``NAME.samples.jsonl`` when it exists for the same
+    configuration. Under ``accelerate launch`` each process takes every
+    ``world``-th question; the main process waits for all shards and merges.
+    """
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rank, world = _shard()
+    samples_path = out_dir / f"{config.name}.samples.jsonl"
+    run_path = out_dir / f"{config.name}.run.json"
+    config_json = dumps(config.model_dump(mode="json"))
+    if run_path.exists() and json.loads(run_path.read_text()) != json.loads(config_json):
+        raise ResumeMismatch(
+            f"{run_path} describes a different run of the same name; use another --name, another --out, "
+            "or delete the old files to start over"
+        )
+    if rank == 0:
+        _atomic_write(run_path, config_json)
+
+    items = plan(_limit(benchmark, config.limit), config.forget_ratio, config.protocol, sets=config.sets,
+                 seed=config.seed, style=config.prompt_style)  # type: ignore[arg-type]
+    shard_path = samples_path if world == 1 else out_dir / f"{config.name}.samples.rank{rank}.jsonl"
+    done: dict[str, SampleRecord] = {}
+    for path in [samples_path, *sorted(out_dir.glob(f"{config.name}.samples.rank*.jsonl"))]:
+        done.update({r.key: r for r in read_records(path)})
+    mine = [it for k, it in enumerate(items) if k % world == rank and it.key not in done]
+
+    computed = 0
+    bar = _progress(len(mine), desc=f"{config.name} [{rank + 1}/{world}]" if world > 1 else config.name,
+                    enabled=progress)
+    with open(shard_path, "a", encoding="utf-8") as sink:
+        for batch in _batches(mine, batch_size):
+            records = _answer(batch, model)
+            sink.write("".join(r.model_dump_json() + "\n" for r in records))
+            sink.flush()
+            os.fsync(sink.fileno())
+            done.update({r.key: r for r in records})
+            computed += len(records)
+            bar.update(len(records))
+            if on_batch is not None:
+                on_batch(computed, len(mine))
+    bar.close()
+
+    if world > 1:
+        _barrier()
+        if rank != 0:
+            return RunOutput(records=[], results={}, seconds=time.perf_counter() - started, computed=computed)
+        for path in sorted(out_dir.glob(f"{config.name}.samples.rank*.jsonl")):
+            done.update({r.key: r for r in read_records(path)})
+
+    missing = [it.key for it in items if it.key not in done]
+    if missing:
+        raise RuntimeError(f"{len(missing)} questions have no record (first: {missing[0]}); rerun to resume")
+    records = [done[it.key] for it in items]
+    _atomic_write(samples_path, "".join(r.model_dump_json() + "\n" for r in records))
+    for path in out_dir.glob(f"{config.name}.samples.rank*.jsonl"):
+        path.unlink()
+
+    results = official_results(aggregate(records))
+    files = {"samples": samples_path, "run": run_path}
+    files["results"] = out_dir / f"{config.name}_final_evaluation_results.json"
+    _atomic_write(files["results"], dumps(results))
+    for s in config.sets:
+        path = out_dir / f"{config.name}_{UPSTREAM_MODES[s]}_generation_results.json"
+        _atomic_write(path, dumps(generation_results(records, s)))
+        files[f"generation_{s.value}"] = path
+    if submission_builder is not None:
+        files["submission"] = out_dir / f"{config.name}.submission.json"
+        _atomic_write(files["submission"], submission_builder(config, records))
+    return RunOutput(records=records, results=results, files=files, seconds=time.perf_counter() - started,
+                     computed=computed)
+
+
+def _answer(batch: list[Item], model: Responder) -> list[SampleRecord]:
+    requests = [Request(it.prompt if it.prompt is not None else model.render_chat(it.messages), it.images)
+                for it in batch]
+    head = batch[0]
+    if head.score_letters:
+        logprobs = model.letter_logprobs(requests)
+        outputs = [max(lp, key=lp.__getitem__) for lp in logprobs]
+    else:
+        logprobs = [None] * len(batch)  # type: ignore[list-item]
+        outputs = model.generate(requests, max_new_tokens=head.max_new_tokens,
+                                 first_char_only=isinstance(head.question, MultipleChoice))
+    return [
+        make_record(key=it.key, eval_set=it.eval_set, task=it.task, modality=it.modality, profile_id=it.profile_id,
+                    question_index=it.question_index, question=question_text(it), reference=it.reference,
+                    image_index=it.image_index, raw_output=out, letter_logprobs=lp)
+        for it, out, lp in zip(batch, outputs, logprobs, strict=True)
+    ]
+
+
+def _barrier() -> None:
+    from accelerate import PartialState
+
+    PartialState().wait_for_everyone()
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, *, desc: str, enabled: bool) -> Any:
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="q", dynamic_ncols=True)
+
+
+def prompt_digest(items: Iterable[Item]) -> str:
+    """A short hash of every prompt and image of a plan (to check two plans are the same)."""
+    h = hashlib.sha256()
+    for it in items:
+        h.update((it.key + "\0" + (it.prompt or json.dumps(it.messages, sort_keys=True))).encode())
+        for img in it.images:
+            h.update(hashlib.sha256(img).digest())
+    return h.hexdigest()[:16]
+
+
+def decode_images(images: Sequence[bytes]) -> list[Any]:
+    """Decode encoded images to RGB PIL images (for responders)."""
+    from PIL import Image
+
+    out = []
+    for data in images:
+        with Image.open(io.BytesIO(data)) as img:
+            out.append(img.convert("RGB"))
+    return out

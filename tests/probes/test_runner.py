@@ -1,0 +1,153 @@
+"""The runner with a deterministic fake model: files, determinism, resume, shards, re-scoring."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+from rouge_score import rouge_scorer
+
+from probes import runner
+from probes.data import load_benchmark
+from probes.fakes import HashResponder
+from probes.protocols import PROTOCOL_VERSIONS
+from probes.results import OFFICIAL_SET_KEYS, read_records
+from probes.schema import EvalSet
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return load_benchmark("demo")
+
+
+def config(bench, **kw):
+    base = dict(name="run", model="fake", data="demo", dataset_fingerprint=bench.fingerprint, forget_ratio=10,
+                protocol="official", protocol_version=PROTOCOL_VERSIONS["official"], sets=tuple(EvalSet), seed=0,
+                prompt_style="llava")
+    return runner.RunConfig(**{**base, **kw})
+
+
+def files_of(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_run_writes_the_files_and_is_deterministic(tmp_path, bench):
+    a = runner.run(config(bench), bench, HashResponder(), tmp_path / "a", progress=False)
+    b = runner.run(config(bench), bench, HashResponder(), tmp_path / "b", progress=False, batch_size=3)
+    assert set(a.files) >= {"samples", "results", "run"}
+    assert files_of(tmp_path / "a") == files_of(tmp_path / "b")
+    results = json.loads(a.files["results"].read_text())
+    assert list(results) == list(OFFICIAL_SET_KEYS.values())
+    lines = a.files["samples"].read_text().splitlines()
+    assert len(lines) == len(a.records) > 800
+    rec = json.loads(lines[0])
+    for key in ("set", "task", "modality", "profile_id", "question", "reference", "raw_output", "answer", "scores"):
+        assert key in rec
+
+
+def test_resume_after_a_crash_recomputes_nothing_already_written(tmp_path, bench):
+    class Crash(Exception):
+        pass
+
+    def crash_after_three(done, total):
+        if done >= 3 * 8:
+            raise Crash
+
+    model = HashResponder()
+    with pytest.raises(Crash):
+        runner.run(config(bench), bench, model, tmp_path / "r", progress=False, on_batch=crash_after_three)
+    partial = read_records(tmp_path / "r" / "run.samples.jsonl")
+    assert len(partial) == 24
+    resumed = runner.run(config(bench), bench, HashResponder(), tmp_path / "r", progress=False)
+    assert resumed.computed == len(resumed.records) - 24
+    straight = runner.run(config(bench), bench, HashResponder(), tmp_path / "s", progress=False)
+    assert files_of(tmp_path / "r") == files_of(tmp_path / "s")
+
+
+def test_resume_refuses_a_different_configuration(tmp_path, bench):
+    runner.run(config(bench, sets=(EvalSet.FORGET,)), bench, HashResponder(), tmp_path, progress=False)
+    with pytest.raises(runner.ResumeMismatch, match="different run of the same name"):
+        runner.run(config(bench, sets=(EvalSet.FORGET,), seed=1), bench, HashResponder(), tmp_path, progress=False)
+
+
+def test_two_shards_merge_to_the_single_process_result(tmp_path, bench, monkeypatch):
+    single = runner.run(config(bench), bench, HashResponder(), tmp_path / "one", progress=False)
+    monkeypatch.setattr(runner, "_barrier", lambda: None)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    worker = runner.run(config(bench), bench, HashResponder(), tmp_path / "two", progress=False)
+    assert worker.records == [] and 0 < worker.computed < len(single.records)
+    monkeypatch.setenv("RANK", "0")
+    main = runner.run(config(bench), bench, HashResponder(), tmp_path / "two", progress=False)
+    assert main.computed + worker.computed == len(single.records)
+    assert files_of(tmp_path / "one") == files_of(tmp_path / "two")
+
+
+def test_strict_protocol_scores_letters_from_logprobs(tmp_path, bench):
+    cfg = config(bench, protocol="strict", protocol_version=PROTOCOL_VERSIONS["strict"], sets=(EvalSet.FORGET,))
+    out = runner.run(cfg, bench, HashResponder(), tmp_path, progress=False)
+    mc = [r for r in out.records if r.task.value == "classification"]
+    assert len(mc) == 40 and all(r.letter_logprobs and r.parsed for r in mc)
+    assert all(r.answer == max(r.letter_logprobs, key=r.letter_logprobs.get) for r in mc)
+
+
+def test_limit_keeps_the_first_profiles(tmp_path, bench):
+    out = runner.run(config(bench, limit=2), bench, HashResponder(), tmp_path, progress=False)
+    assert len({r.profile_id for r in out.records if r.eval_set is EvalSet.RETAIN}) <= 2
+
+
+# --------------------------------------------------------------------------- independent re-scoring
+
+
+def upstream_rescore(samples):
+    """Upstream eval.py's rules, written independently from the project's code.
+
+    Upstream decodes prompt + continuation, splits on "ASSISTANT:" and keeps part [1].
+    """
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    sums, counts = {}, {}
+    for s in samples:
+        decoded = "USER: some prompt\nASSISTANT:" + s["raw_output"]
+        resp = decoded.split("ASSISTANT:")[1].strip()
+        side = "img" if s["modality"] == "image_text" else "txt"
+        key = (s["set"], s["task"], side)
+        counts[key] = counts.get(key, 0) + 1
+        if s["task"] == "classification":
+            pred = resp[0].upper() if resp and resp[0].upper() in "ABCD" else None
+            vals = {"acc": float(pred == s["reference"])}
+        elif s["task"] == "cloze":
+            vals = {"acc": float(s["reference"].lower() in resp.lower())}
+        else:
+            r = scorer.score(s["reference"], resp)
+            bleu = sentence_bleu([s["reference"].split()], resp.split(), smoothing_function=SmoothingFunction().method1)
+            vals = {"R1": r["rouge1"].fmeasure, "R2": r["rouge2"].fmeasure, "RL": r["rougeL"].fmeasure, "BLEU": bleu}
+        for k, v in vals.items():
+            sums[key + (k,)] = sums.get(key + (k,), 0.0) + v
+    return {k: v / counts[k[:3]] for k, v in sums.items()}
+
+
+def test_rescoring_raw_outputs_with_upstreams_rules_reproduces_every_number(tmp_path, bench):
+    out = runner.run(config(bench), bench, HashResponder(), tmp_path, progress=False)
+    samples = [json.loads(x) for x in out.files["samples"].read_text().splitlines()]
+    expected = upstream_rescore(samples)
+    results = json.loads(out.files["results"].read_text())
+    set_names = {v: k.value for k, v in OFFICIAL_SET_KEYS.items()}
+    checked = 0
+    for set_key, tasks in results.items():
+        s = set_names[set_key]
+        for task_key, block in tasks.items():
+            for name, value in block.items():
+                side = "img" if ("image" in name.lower() or "Image_Textual" in name) else "txt"
+                if task_key == "classification":
+                    want = 100 * expected[(s, "classification", side, "acc")]
+                elif task_key == "fill_in_the_blank":
+                    want = 100 * expected[(s, "cloze", side, "acc")]
+                else:
+                    label = name.split("Average ")[1].split(" (")[0]
+                    metric = {"ROUGE-1": "R1", "ROUGE-2": "R2", "ROUGE-L": "RL", "BLEU": "BLEU"}[label]
+                    want = expected[(s, "generation", side, metric)]
+                assert math.isclose(value, want, rel_tol=1e-12, abs_tol=1e-12), (set_key, task_key, name)
+                checked += 1
+    assert checked == 4 * 12
