@@ -35,7 +35,7 @@ def files_of(folder):
 
 def test_run_writes_the_files_and_is_deterministic(tmp_path, bench):
     a = runner.run(config(bench), bench, HashResponder(), tmp_path / "a", progress=False)
-    b = runner.run(config(bench), bench, HashResponder(), tmp_path / "b", progress=False, batch_size=3)
+    runner.run(config(bench), bench, HashResponder(), tmp_path / "b", progress=False, batch_size=3)
     assert set(a.files) >= {"samples", "results", "run"}
     assert files_of(tmp_path / "a") == files_of(tmp_path / "b")
     results = json.loads(a.files["results"].read_text())
@@ -62,7 +62,7 @@ def test_resume_after_a_crash_recomputes_nothing_already_written(tmp_path, bench
     assert len(partial) == 24
     resumed = runner.run(config(bench), bench, HashResponder(), tmp_path / "r", progress=False)
     assert resumed.computed == len(resumed.records) - 24
-    straight = runner.run(config(bench), bench, HashResponder(), tmp_path / "s", progress=False)
+    runner.run(config(bench), bench, HashResponder(), tmp_path / "s", progress=False)
     assert files_of(tmp_path / "r") == files_of(tmp_path / "s")
 
 
