@@ -1,0 +1,42 @@
+"""The evaluator's submission file: every cell, full provenance, readable by the leaderboard."""
+
+from __future__ import annotations
+
+import json
+
+from leaderboard.schema import SCHEMA_VERSION, read_submission
+from probes import runner
+from probes.data import load_benchmark
+from probes.fakes import HashResponder
+from probes.protocols import PROTOCOL_VERSIONS
+from probes.results import OFFICIAL_SET_KEYS, official_metric_key
+from probes.schema import EvalSet
+from probes.submission import ModelInfo, submission_text
+
+
+def test_submission_matches_the_official_results_and_records_provenance(tmp_path):
+    bench = load_benchmark("demo")
+    cfg = runner.RunConfig(name="r", model="fake", data="demo", dataset_fingerprint=bench.fingerprint, forget_ratio=5,
+                           protocol="official", protocol_version=PROTOCOL_VERSIONS["official"],
+                           sets=(EvalSet.FORGET, EvalSet.RETAIN), seed=7, prompt_style="llava")
+    info = ModelInfo(model_name="fake <b>model</b>", model_id="fake", base_model="demo-base", method="GA",
+                     unlearning_modality="multimodal", quantization="none")
+    out = runner.run(cfg, bench, HashResponder(), tmp_path, progress=False,
+                     submission_builder=lambda c, r: submission_text(c, r, info, submitter="tester"))
+    raw = out.files["submission"].read_text()
+    assert next(iter(json.loads(raw))) == "schema_version"
+    sub = read_submission(out.files["submission"])
+    assert sub.schema_version == SCHEMA_VERSION
+    assert sub.metadata.model_name == "fake <b>model</b>" and sub.metadata.forget_ratio == 5
+    prov = sub.provenance
+    assert prov.seed == 7 and prov.protocol == "official" and prov.protocol_version == PROTOCOL_VERSIONS["official"]
+    assert prov.dataset_fingerprint == bench.fingerprint
+    assert {"torch", "transformers", "rouge-score"} <= set(prov.package_versions)
+    assert sum(prov.sample_counts.values()) == len(out.records)
+    assert len(sub.cells) == 2 * 12
+    official = json.loads(out.files["results"].read_text())
+    for cell in sub.cells:
+        key = official_metric_key(cell.task, cell.modality, cell.metric)
+        task_key = {"cloze": "fill_in_the_blank"}.get(cell.task.value, cell.task.value)
+        assert official[OFFICIAL_SET_KEYS[cell.set]][task_key][key] == cell.value
+        assert cell.n == prov.sample_counts[f"{cell.set.value}/{cell.task.value}/{cell.modality.value}"]
