@@ -16,7 +16,7 @@ from probes.submission import ModelInfo, submission_text
 
 def test_submission_matches_the_official_results_and_records_provenance(tmp_path):
     bench = load_benchmark("demo")
-    cfg = runner.RunConfig(name="r", model="fake", data="demo", dataset_fingerprint=bench.fingerprint, forget_ratio=5,
+    cfg = runner.RunConfig(name="r", model="fake", data="demo", dataset_fingerprint=bench.fingerprint, forget_ratio=10,
                            protocol="official", protocol_version=PROTOCOL_VERSIONS["official"],
                            sets=(EvalSet.FORGET, EvalSet.RETAIN), seed=7, prompt_style="llava")
     info = ModelInfo(model_name="fake <b>model</b>", model_id="fake", base_model="demo-base", method="GA",
@@ -27,7 +27,7 @@ def test_submission_matches_the_official_results_and_records_provenance(tmp_path
     assert next(iter(json.loads(raw))) == "schema_version"
     sub = read_submission(out.files["submission"])
     assert sub.schema_version == SCHEMA_VERSION
-    assert sub.metadata.model_name == "fake <b>model</b>" and sub.metadata.forget_ratio == 5
+    assert sub.metadata.model_name == "fake <b>model</b>" and sub.metadata.forget_ratio == 10
     prov = sub.provenance
     assert prov.seed == 7 and prov.protocol == "official" and prov.protocol_version == PROTOCOL_VERSIONS["official"]
     assert prov.dataset_fingerprint == bench.fingerprint
@@ -40,3 +40,18 @@ def test_submission_matches_the_official_results_and_records_provenance(tmp_path
         task_key = {"cloze": "fill_in_the_blank"}.get(cell.task.value, cell.task.value)
         assert official[OFFICIAL_SET_KEYS[cell.set]][task_key][key] == cell.value
         assert cell.n == prov.sample_counts[f"{cell.set.value}/{cell.task.value}/{cell.modality.value}"]
+
+
+def test_cells_without_questions_are_absent_not_zero(tmp_path):
+    # Forget 5 % of the demo is two people; official cloze takes two demo profiles from the
+    # evaluated set and skips their questions, so no forget-set cloze question is left.
+    bench = load_benchmark("demo")
+    cfg = runner.RunConfig(name="r", model="fake", data="demo", dataset_fingerprint=bench.fingerprint, forget_ratio=5,
+                           protocol="official", protocol_version=PROTOCOL_VERSIONS["official"],
+                           sets=(EvalSet.FORGET,), seed=0, prompt_style="llava")
+    info = ModelInfo(model_name="m", model_id="m")
+    out = runner.run(cfg, bench, HashResponder(), tmp_path, progress=False,
+                     submission_builder=lambda c, r: submission_text(c, r, info, submitter="t"))
+    sub = read_submission(out.files["submission"])
+    assert {c.task.value for c in sub.cells} == {"classification", "generation"}
+    assert "fill_in_the_blank" not in json.loads(out.files["results"].read_text())["Forget Set Results"]
