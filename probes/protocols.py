@@ -198,28 +198,27 @@ def _official(
     demo_profiles = [full[i] for i in rng.sample(ids, min(k, len(ids))) if i in full]
     skip = {d.id for d in demo_profiles}
     prefixes = {
-        m: "".join(official_cloze_demo(q) for d in demo_profiles for q in d.questions(Task.CLOZE, m)) for m in Modality
+        m: "".join(official_cloze_demo(q) for d in demo_profiles for q in d.cloze if q.modality is m) for m in Modality
     }
     demo_images = tuple(d.images[0] for d in demo_profiles for _ in d.questions(Task.CLOZE, Modality.IMAGE_TEXT))
     for p in profiles:
         image, idx = _query_image(rng, p)
         if p.id in skip:
             continue
-        for i, q in enumerate(p.cloze):
-            assert isinstance(q, Cloze)
-            is_image = q.modality is Modality.IMAGE_TEXT
+        for i, cz in enumerate(p.cloze):
+            is_image = cz.modality is Modality.IMAGE_TEXT
             items.append(
                 Item(
-                    _key(s, Task.CLOZE, q.modality, p.id, i),
+                    _key(s, Task.CLOZE, cz.modality, p.id, i),
                     s,
                     Task.CLOZE,
-                    q.modality,
+                    cz.modality,
                     p.id,
                     i,
-                    q,
+                    cz,
                     (*demo_images, image) if is_image else (),
                     idx if is_image else None,
-                    prompt=prefixes[q.modality] + official_cloze_query(q),
+                    prompt=prefixes[cz.modality] + official_cloze_query(cz),
                 )
             )
 
@@ -227,21 +226,20 @@ def _official(
     rng = _rng(seed, s, Task.GENERATION)
     for p in profiles:
         image, idx = _query_image(rng, p)
-        for i, q in enumerate(p.generation):
-            assert isinstance(q, Generation)
-            is_image = q.modality is Modality.IMAGE_TEXT
+        for i, g in enumerate(p.generation):
+            is_image = g.modality is Modality.IMAGE_TEXT
             items.append(
                 Item(
-                    _key(s, Task.GENERATION, q.modality, p.id, i),
+                    _key(s, Task.GENERATION, g.modality, p.id, i),
                     s,
                     Task.GENERATION,
-                    q.modality,
+                    g.modality,
                     p.id,
                     i,
-                    q,
+                    g,
                     (image,) if is_image else (),
                     idx if is_image else None,
-                    prompt=official_generation_prompt(q),
+                    prompt=official_generation_prompt(g),
                 )
             )
     return items

@@ -202,11 +202,13 @@ class Profile(_Frozen):
 
     def questions(self, task: Task, modality: Modality | None = None) -> tuple[Question, ...]:
         """This profile's questions of one task, optionally of one modality, in upstream order."""
-        pool: tuple[Question, ...] = {
-            Task.CLASSIFICATION: self.multiple_choice,
-            Task.GENERATION: self.generation,
-            Task.CLOZE: self.cloze,
-        }[task]
+        pool: tuple[Question, ...]
+        if task is Task.CLASSIFICATION:
+            pool = self.multiple_choice
+        elif task is Task.GENERATION:
+            pool = self.generation
+        else:
+            pool = self.cloze
         return tuple(q for q in pool if modality is None or q.modality is modality)
 
     def portrait(self, index: int = 0) -> PILImage:

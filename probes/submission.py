@@ -85,16 +85,16 @@ def build_submission(
     counts = Counter(f"{r.eval_set.value}/{r.task.value}/{r.modality.value}" for r in records)
     meta = SubmissionMetadata(
         model_name=model.model_name, hub_repo=model.hub_repo, hub_revision=model.model_revision,
-        base_model=model.base_model, method=model.method, forget_ratio=config.forget_ratio,  # type: ignore[arg-type]
-        unlearning_modality=model.unlearning_modality,  # type: ignore[arg-type]
-        protocol=config.protocol,  # type: ignore[arg-type]
+        base_model=model.base_model, method=model.method, forget_ratio=config.forget_ratio,
+        unlearning_modality=model.unlearning_modality,
+        protocol=config.protocol,
         protocol_version=config.protocol_version, submitter=submitter, link=link, notes=notes,
     )
     provenance = Provenance(
         model_id=model.model_id, model_revision=model.model_revision, base_model=model.base_model,
         quantization=model.quantization, dtype=model.dtype,
         generation={"do_sample": False, "max_new_tokens": MAX_NEW_TOKENS, "prompt_style": config.prompt_style},
-        protocol=config.protocol,  # type: ignore[arg-type]
+        protocol=config.protocol,
         protocol_version=config.protocol_version, seed=config.seed, dataset=config.data,
         dataset_revision=dataset_revision, dataset_fingerprint=config.dataset_fingerprint,
         package_versions=package_versions(), git_commit=git_commit(), sample_counts=dict(sorted(counts.items())),
