@@ -1,22 +1,231 @@
-"""Command line: ``python -m leaderboard {schema}``."""
+"""Command line of the leaderboard.
+
+``python -m leaderboard COMMAND [--db PATH]``; the store defaults to
+``var/leaderboard.sqlite`` relative to the working directory (or
+``$MLLMU_LEADERBOARD_DB_PATH``) and is created, with the reference rows, on
+first use.
+
+Commands:
+  ingest FILE     validate and store a results file (upstream or ours); prints the new id
+  list            list stored submissions with every cell (--format json|csv, --status)
+  approve ID      approve a pending submission
+  reject ID       reject a submission (--reason)
+  export          the ranked table of approved rows (--protocol, --metrics, --format)
+  schema          print the JSON Schema of the submission file
+
+Exit status: 0 success, 1 invalid input (messages on stderr, one per field),
+2 bad command line, 3 duplicate, 4 rate limited, 5 unknown id.
+"""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
+import math
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from leaderboard.errors import DuplicateSubmission, RateLimited, SubmissionNotFound, ValidationFailed
+
+EXIT_INVALID, EXIT_USAGE, EXIT_DUPLICATE, EXIT_RATE_LIMITED, EXIT_NOT_FOUND = 1, 2, 3, 4, 5
+
+_METADATA_FLAGS = (
+    ("model_name", "display name of the model"),
+    ("hub_repo", "Hub repo id, owner/name"),
+    ("hub_revision", "Hub revision of the model"),
+    ("base_model", "base model, e.g. llava-hf/llava-1.5-7b-hf"),
+    ("method", "unlearning method ('vanilla' for none)"),
+    ("forget_ratio", "forget split: 5, 10 or 15"),
+    ("unlearning_modality", "multimodal, text or none"),
+    ("protocol", "official or strict (upstream files: official)"),
+    ("protocol_version", "protocol version (upstream files: 'upstream')"),
+    ("submitter", "who submits"),
+    ("link", "paper or code URL"),
+    ("notes", "free text"),
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m leaderboard",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    db = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    db.add_argument("--db", type=Path, default=None, help="SQLite store (default: var/leaderboard.sqlite)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ingest = sub.add_parser("ingest", parents=[db], help="validate and store a results file", allow_abbrev=False)
+    ingest.add_argument("file", type=Path, help="upstream *_final_evaluation_results.json or <run>.submission.json")
+    ingest.add_argument("--samples", type=Path, help="<run>.samples.jsonl, for counts and confidence intervals")
+    for name, text in _METADATA_FLAGS:
+        ingest.add_argument(f"--{name.replace('_', '-')}", dest=name, help=text)
+    ingest.add_argument(
+        "--accuracy-scale",
+        choices=("percent", "fraction"),
+        default="percent",
+        help="scale of accuracies in an upstream file (upstream writes percent)",
+    )
+    ingest.add_argument("--approve", action="store_true", help="store as approved instead of pending")
+
+    listing = sub.add_parser("list", parents=[db], help="list submissions with their cells")
+    listing.add_argument("--format", choices=("json", "csv"), default="json")
+    listing.add_argument("--status", choices=("pending", "approved", "rejected"))
+
+    for name in ("approve", "reject"):
+        cmd = sub.add_parser(name, parents=[db], help=f"{name} a submission")
+        cmd.add_argument("id", type=int)
+        cmd.add_argument("--reason", help="recorded with the status")
+
+    export = sub.add_parser("export", parents=[db], help="the ranked table of approved submissions")
+    export.add_argument("--protocol", choices=("official", "strict"), default="official")
+    export.add_argument("--metrics", choices=("primary", "all"), default="primary")
+    export.add_argument("--format", choices=("csv", "json"), default="csv")
+    export.add_argument("--out", type=Path, help="write here instead of stdout")
+
+    sub.add_parser("schema", help="print the JSON Schema of the submission file")
+    return parser
+
+
+def _record_json(record: Any) -> dict[str, Any]:
+    sub = record.submission
+    return {
+        "id": record.id,
+        "status": record.status.value,
+        "status_reason": record.status_reason,
+        "source_format": record.source_format.value,
+        "content_hash": record.content_hash,
+        "filename": record.filename,
+        "created_at": record.created_at.isoformat(),
+        "updated_at": record.updated_at.isoformat(),
+        "warnings": list(record.warnings),
+        "schema_version": sub.schema_version,
+        "metadata": sub.metadata.model_dump(mode="json"),
+        "provenance": None if sub.provenance is None else sub.provenance.model_dump(mode="json"),
+        "cells": [{"key": c.key.id, **c.model_dump(mode="json")} for c in sub.cells],
+    }
+
+
+_CSV_COLUMNS = (
+    "id", "status", "source_format", "model_name", "base_model", "method", "forget_ratio", "unlearning_modality",
+    "protocol", "protocol_version", "submitter", "key", "set", "task", "modality", "metric", "value", "unit", "n",
+    "n_unparsed", "ci_low", "ci_high", "ci_method",
+)  # fmt: skip
+
+
+def _write_list(records: list[Any], fmt: str, out: TextIO) -> None:
+    if fmt == "json":
+        json.dump([_record_json(r) for r in records], out, indent=2, ensure_ascii=False)
+        out.write("\n")
+        return
+    writer = csv.DictWriter(out, fieldnames=_CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        meta = record.submission.metadata.model_dump(mode="json")
+        base = {"id": record.id, "status": record.status.value, "source_format": record.source_format.value}
+        for cell in record.submission.cells:
+            row = {**base, **{k: meta[k] for k in _CSV_COLUMNS if k in meta}, "key": cell.key.id}
+            row |= {k: v for k, v in cell.model_dump(mode="json").items() if k in _CSV_COLUMNS}
+            writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
+
+
+def _export(table: Any, fmt: str) -> str:
+    frame = table.frame
+    if fmt == "csv":
+        buffer = io.StringIO()
+        frame.to_csv(buffer, index=False, float_format=None, lineterminator="\n")
+        return buffer.getvalue()
+    rows = [{k: _json_value(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+    columns = [
+        {"id": c.id, "label": c.label, "lower_is_better": c.lower_is_better, "unit": c.unit.value}
+        for c in table.columns
+    ]
+    doc = {"protocol": table.protocol.value, "columns": columns, "rows": rows}
+    return json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+def _json_value(value: Any) -> Any:
+    """A frame value as plain JSON: numpy scalars unwrapped, NaN and <NA> as null."""
+    import pandas as pd
+
+    if hasattr(value, "item"):
+        value = value.item()
+    if value is None or value is pd.NA or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the leaderboard CLI; returns the process exit status."""
-    parser = argparse.ArgumentParser(prog="python -m leaderboard", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("schema", help="print the JSON Schema of the submission file")
-    args = parser.parse_args(argv)
+    """Run the CLI; returns the exit status."""
+    args = _parser().parse_args(argv)
     if args.command == "schema":
         from leaderboard.schema import submission_json_schema
 
         sys.stdout.write(json.dumps(submission_json_schema(), indent=2) + "\n")
         return 0
-    return 2
+
+    from leaderboard.schema import Protocol, Unit
+    from leaderboard.service import Leaderboard, LeaderboardSettings
+    from leaderboard.store import Status
+
+    settings = LeaderboardSettings() if args.db is None else LeaderboardSettings(db_path=args.db)
+    try:
+        with Leaderboard.open(settings) as board:
+            if args.command == "ingest":
+                metadata = {name: getattr(args, name) for name, _ in _METADATA_FLAGS if getattr(args, name)}
+                if "forget_ratio" in metadata:
+                    ratio = metadata["forget_ratio"]
+                    metadata["forget_ratio"] = int(ratio) if ratio.isdigit() else ratio
+                data = _read(args.file, "file")
+                samples = _read(args.samples, "samples") if args.samples else None
+                stored = board.submit(
+                    data,
+                    filename=args.file.name,
+                    samples=samples,
+                    metadata=metadata,
+                    accuracy_unit=Unit(args.accuracy_scale),
+                    status=Status.APPROVED if args.approve else Status.PENDING,
+                )
+                for warning in stored.warnings:
+                    print(f"warning: {warning}", file=sys.stderr)
+                print(stored.id)
+            elif args.command == "list":
+                records = board.list(Status(args.status) if args.status else None)
+                _write_list(records, args.format, sys.stdout)
+            elif args.command in ("approve", "reject"):
+                change = board.approve if args.command == "approve" else board.reject
+                record = change(args.id, reason=args.reason)
+                print(f"{record.id} {record.status.value}")
+            elif args.command == "export":
+                text = _export(board.table(Protocol(args.protocol), metrics=args.metrics), args.format)
+                if args.out:
+                    args.out.write_text(text, encoding="utf-8")
+                else:
+                    sys.stdout.write(text)
+    except ValidationFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except DuplicateSubmission as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_DUPLICATE
+    except RateLimited as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_RATE_LIMITED
+    except SubmissionNotFound as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    return 0
+
+
+def _read(path: Path, field: str) -> bytes:
+    from leaderboard.errors import FieldIssue
+
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ValidationFailed([FieldIssue(field, f"cannot read {path}: {exc.strerror}")], source=str(path)) from None

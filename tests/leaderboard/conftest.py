@@ -79,3 +79,41 @@ def make_submission(
 def submission() -> Submission:
     """A small valid version-2 submission."""
     return make_submission()
+
+
+@pytest.fixture
+def board(tmp_path):
+    """A leaderboard on a fresh SQLite file (reference rows seeded), closed after the test."""
+    from leaderboard.service import Leaderboard, LeaderboardSettings
+
+    with Leaderboard.open(LeaderboardSettings(db_path=tmp_path / "lb.sqlite")) as lb:
+        yield lb
+
+
+@pytest.fixture
+def empty_board(tmp_path):
+    """A leaderboard on a fresh SQLite file without reference rows and without a rate limit."""
+    from leaderboard.service import Leaderboard, LeaderboardSettings
+
+    settings = LeaderboardSettings(db_path=tmp_path / "empty.sqlite", seed_references=False, rate_limit_count=0)
+    with Leaderboard.open(settings) as lb:
+        yield lb
+
+
+UPSTREAM_METADATA = {
+    "model_name": "LLaVA vanilla (fixture)",
+    "base_model": "llava-hf/llava-1.5-7b-hf",
+    "method": "vanilla",
+    "forget_ratio": 5,
+    "unlearning_modality": "none",
+    "submitter": "tester",
+}
+"""Metadata for ingesting an upstream file."""
+
+
+def snapshot(board) -> list[tuple[int, str, str, tuple[tuple[str, float], ...]]]:
+    """Everything observable in a store, to check that a refused upload changed nothing."""
+    return [
+        (r.id, r.status.value, r.content_hash, tuple((c.key.id, c.value) for c in r.submission.cells))
+        for r in board.list()
+    ]

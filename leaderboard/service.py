@@ -1,0 +1,185 @@
+"""The leaderboard's service layer: what the app and the CLI call.
+
+Build one :class:`Leaderboard` from :class:`LeaderboardSettings` (or a store)
+and call plain methods; every method returns typed objects or DataFrames and
+raises a :class:`~leaderboard.errors.LeaderboardError` subclass with a
+readable message on refusal. No UI code lives here::
+
+    board = Leaderboard.open(LeaderboardSettings(db_path="var/leaderboard.sqlite"))
+    preview = board.preview(file_bytes, metadata={"model_name": ..., ...})  # validate, store nothing
+    stored = board.submit(file_bytes, metadata=..., samples=samples_bytes)   # pending
+    board.approve(stored.id)
+    table = board.table(Protocol.OFFICIAL)                                   # LeaderboardTable
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from leaderboard.errors import DuplicateSubmission
+from leaderboard.ingest import MAX_SAMPLES_BYTES, MetadataOverrides, ParsedUpload, parse_upload
+from leaderboard.references import REFERENCES, reference_upload
+from leaderboard.schema import MAX_SUBMISSION_BYTES, Protocol, Unit
+from leaderboard.store import RateLimit, RawFiles, Status, Store, StoredSubmission
+from leaderboard.table import LeaderboardTable, MetricSelection, build_table
+
+DEFAULT_DB_PATH = Path("var/leaderboard.sqlite")
+"""Default store location, relative to the working directory."""
+
+
+class LeaderboardSettings(BaseSettings):
+    """Leaderboard settings; each can also come from an ``MLLMU_LEADERBOARD_<NAME>`` environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="MLLMU_LEADERBOARD_", extra="forbid")
+
+    db_path: Path = Field(default=DEFAULT_DB_PATH, description="SQLite file of the store (created if absent).")
+    max_file_bytes: int = Field(default=MAX_SUBMISSION_BYTES, gt=0, description="Size limit of a results file.")
+    max_samples_bytes: int = Field(default=MAX_SAMPLES_BYTES, gt=0, description="Size limit of a samples file.")
+    rate_limit_count: int = Field(
+        default=5, ge=0, description="Submissions allowed per submitter per window; 0 disables the limit."
+    )
+    rate_limit_window_hours: float = Field(default=24.0, gt=0, description="Length of the rate-limit window.")
+    seed_references: bool = Field(default=True, description="Seed the community-reported rows into a fresh store.")
+
+
+class Leaderboard:
+    """Submissions in, ranked tables out."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: LeaderboardSettings | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        """Wrap ``store``; seeds the reference rows when the store is fresh and the settings ask for it.
+
+        Args:
+            store: Where submissions live.
+            settings: Limits and options; defaults to :class:`LeaderboardSettings` ().
+            clock: Returns "now" in UTC (tests pass a fixed clock to exercise the rate limit).
+        """
+        self.store = store
+        self.settings = settings or LeaderboardSettings()
+        self._clock = clock or (lambda: datetime.now(UTC))
+        if store.fresh and self.settings.seed_references:
+            self.seed_references()
+
+    @classmethod
+    def open(cls, settings: LeaderboardSettings | None = None, **overrides: Any) -> Leaderboard:
+        """Open the SQLite store named by the settings (``overrides`` replace individual settings)."""
+        from leaderboard.sqlite_store import SQLiteStore
+
+        settings = (settings or LeaderboardSettings()).model_copy(update=overrides)
+        return cls(SQLiteStore(settings.db_path), settings)
+
+    def close(self) -> None:
+        """Close the store."""
+        self.store.close()
+
+    def __enter__(self) -> Leaderboard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- submissions --
+
+    def preview(
+        self,
+        data: bytes,
+        *,
+        filename: str | None = None,
+        samples: bytes | None = None,
+        metadata: MetadataOverrides | Mapping[str, Any] | None = None,
+        accuracy_unit: Unit = Unit.PERCENT,
+    ) -> ParsedUpload:
+        """Validate an upload and return what would be stored; stores nothing.
+
+        Raises:
+            ValidationFailed: With field-level issues.
+        """
+        return parse_upload(
+            data,
+            filename=filename,
+            samples=samples,
+            metadata=metadata,
+            accuracy_unit=accuracy_unit,
+            max_bytes=self.settings.max_file_bytes,
+            max_samples_bytes=self.settings.max_samples_bytes,
+        )
+
+    def submit(
+        self,
+        data: bytes,
+        *,
+        filename: str | None = None,
+        samples: bytes | None = None,
+        metadata: MetadataOverrides | Mapping[str, Any] | None = None,
+        accuracy_unit: Unit = Unit.PERCENT,
+        status: Status = Status.PENDING,
+    ) -> StoredSubmission:
+        """Validate and store an upload (pending moderation unless ``status`` says otherwise).
+
+        Raises:
+            ValidationFailed: With field-level issues; nothing is stored.
+            DuplicateSubmission: The same results are already stored (any status).
+            RateLimited: The submitter reached the rate limit.
+        """
+        upload = self.preview(data, filename=filename, samples=samples, metadata=metadata, accuracy_unit=accuracy_unit)
+        return self.store.add(upload, status=status, now=self._clock(), rate_limit=self._rate_limit())
+
+    def _rate_limit(self) -> RateLimit | None:
+        if self.settings.rate_limit_count == 0:
+            return None
+        return RateLimit(self.settings.rate_limit_count, self.settings.rate_limit_window_hours)
+
+    def approve(self, submission_id: int, *, reason: str | None = None) -> StoredSubmission:
+        """Mark a submission approved (it enters the table)."""
+        return self.store.set_status(submission_id, Status.APPROVED, now=self._clock(), reason=reason)
+
+    def reject(self, submission_id: int, *, reason: str | None = None) -> StoredSubmission:
+        """Mark a submission rejected (kept, with its reason, but never ranked)."""
+        return self.store.set_status(submission_id, Status.REJECTED, now=self._clock(), reason=reason)
+
+    def get(self, submission_id: int) -> StoredSubmission:
+        """One stored submission (raises ``SubmissionNotFound``)."""
+        return self.store.get(submission_id)
+
+    def raw(self, submission_id: int) -> RawFiles:
+        """The files of a submission exactly as uploaded."""
+        return self.store.raw(submission_id)
+
+    def list(self, status: Status | None = None) -> list[StoredSubmission]:
+        """Stored submissions, oldest first, optionally of one status."""
+        return self.store.list(status=status)
+
+    def seed_references(self) -> list[int]:
+        """Store the community-reported reference rows (approved); returns the new ids (existing ones skipped)."""
+        ids = []
+        for reference in REFERENCES:
+            try:
+                stored = self.store.add(reference_upload(reference), status=Status.APPROVED, now=self._clock())
+            except DuplicateSubmission:
+                continue
+            ids.append(stored.id)
+        return ids
+
+    # -- the table --
+
+    def table(
+        self,
+        protocol: Protocol = Protocol.OFFICIAL,
+        *,
+        metrics: MetricSelection = "primary",
+        statuses: tuple[Status, ...] = (Status.APPROVED,),
+    ) -> LeaderboardTable:
+        """The ranked table of one protocol (approved rows, reference rows included)."""
+        frames = self.store.frames(statuses=statuses, protocol=protocol.value)
+        return build_table(frames, protocol=protocol, metrics=metrics)
