@@ -195,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(f"warning: {warning}", file=sys.stderr)
                 print(stored.id)
             elif args.command == "list":
-                records = board.list(Status(args.status) if args.status else None)
+                records = board.submissions(Status(args.status) if args.status else None)
                 _write_list(records, args.format, sys.stdout)
             elif args.command in ("approve", "reject"):
                 change = board.approve if args.command == "approve" else board.reject

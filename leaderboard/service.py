@@ -156,7 +156,7 @@ class Leaderboard:
         """The files of a submission exactly as uploaded."""
         return self.store.raw(submission_id)
 
-    def list(self, status: Status | None = None) -> list[StoredSubmission]:
+    def submissions(self, status: Status | None = None) -> list[StoredSubmission]:
         """Stored submissions, oldest first, optionally of one status."""
         return self.store.list(status=status)
 

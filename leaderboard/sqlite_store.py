@@ -194,8 +194,8 @@ class SQLiteStore:
                     "SELECT COUNT(*) FROM submissions WHERE submitter = ? AND created_at > ? AND source_format != ?",
                     (meta.submitter, since, SourceFormat.REFERENCE.value),
                 ).fetchone()[0]
-                if recent >= rate_limit.count:
-                    raise RateLimited(meta.submitter, rate_limit.count, rate_limit.window_hours)
+                if recent >= rate_limit.limit:
+                    raise RateLimited(meta.submitter, rate_limit.limit, rate_limit.window_hours)
             stamp = _iso(now)
             cursor = conn.execute(
                 "INSERT INTO submissions (status, source_format, content_hash, submitter, model_name, base_model, "

@@ -30,9 +30,9 @@ class Status(StrEnum):
 
 
 class RateLimit(NamedTuple):
-    """At most ``count`` submissions per submitter within ``window_hours`` (references are exempt)."""
+    """At most ``limit`` submissions per submitter within ``window_hours`` (references are exempt)."""
 
-    count: int
+    limit: int
     window_hours: float
 
 

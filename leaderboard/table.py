@@ -207,7 +207,8 @@ def summary_scores(values: pd.DataFrame) -> pd.DataFrame:
 
     ``values`` needs the primary-metric columns (missing ones count as not reported).
     """
-    forget_cols, utility_cols = [], []
+    forget_cols: list[str] = []
+    utility_cols: list[str] = []
     scale: dict[str, float] = {}
     for key in all_cell_keys(primary_only=True):
         if key.id not in values.columns:

@@ -115,5 +115,5 @@ def snapshot(board) -> list[tuple[int, str, str, tuple[tuple[str, float], ...]]]
     """Everything observable in a store, to check that a refused upload changed nothing."""
     return [
         (r.id, r.status.value, r.content_hash, tuple((c.key.id, c.value) for c in r.submission.cells))
-        for r in board.list()
+        for r in board.submissions()
     ]
