@@ -1,0 +1,141 @@
+"""Command line: evaluate a model on MLLMU-Bench and write the files a researcher submits.
+
+Example::
+
+    python -m probes.evaluate --model demo-vanilla --data demo --forget-ratio 10 \\
+        --protocol official --out runs/
+
+writes ``runs/NAME.samples.jsonl`` (every question, raw output, extracted answer,
+scores), ``runs/NAME_final_evaluation_results.json`` (upstream's exact layout),
+upstream's ``NAME_{mode}_generation_results.json`` files and
+``runs/NAME.submission.json`` (our versioned submission, with provenance).
+Interrupted runs resume where they stopped when rerun with the same arguments.
+Data-parallel: ``accelerate launch --num_processes N -m probes.evaluate ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import re
+import sys
+from pathlib import Path
+
+from probes.data import DEMO, DatasetError, load_benchmark
+from probes.protocols import PROTOCOL_VERSIONS, PROTOCOLS
+from probes.runner import ResumeMismatch, RunConfig, RunOutput, run
+from probes.schema import FORGET_RATIOS, EvalSet
+from probes.submission import submission_text
+
+log = logging.getLogger("probes.evaluate")
+
+
+def _sets(text: str) -> tuple[EvalSet, ...]:
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    try:
+        chosen = {EvalSet(n) for n in names}
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--sets takes a comma-separated list of {', '.join(s.value for s in EvalSet)}; got {text!r}"
+        ) from None
+    return tuple(s for s in EvalSet if s in chosen)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m probes.evaluate`` argument parser."""
+    p = argparse.ArgumentParser(
+        prog="python -m probes.evaluate",
+        description="Run MLLMU-Bench on a model and write samples, upstream-format results and a submission file.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--model", required=True,
+                   help="registry name (see `python -m backend models`), local checkpoint folder, or Hub model id")
+    p.add_argument("--revision", default=None, help="Hub revision of --model (branch, tag or commit)")
+    p.add_argument("--models", type=Path, default=None, help="model registry file (default: backend/models.yaml)")
+    p.add_argument("--data", default=DEMO, help="'demo', a local folder in the Hub layout, or a Hub dataset id")
+    p.add_argument("--data-revision", default=None, help="Hub revision of --data")
+    p.add_argument("--forget-ratio", type=int, choices=FORGET_RATIOS, required=True,
+                   help="forget split in percent: 5, 10 or 15")
+    p.add_argument("--protocol", choices=PROTOCOLS, default="official",
+                   help="official: upstream eval.py exactly (seeded); strict: disjoint demos, letter log-probs, "
+                        "chat template")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--sets", type=_sets, default=tuple(EvalSet),
+                   help="comma-separated evaluation sets: forget,test,retain,celebrity")
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N profiles of each set (smoke runs)")
+    p.add_argument("--batch-size", type=int, default=8, help="questions per forward pass")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random choice (few-shot demos, test images)")
+    p.add_argument("--name", default=None,
+                   help="run name, the prefix of every output file (default: MODEL_PROTOCOL_forgetRATIO)")
+    p.add_argument("--quantize", choices=("auto", "4bit", "none"), default="auto",
+                   help="auto: 4-bit nf4 on CUDA, full precision on CPU; 4bit: always (CPU needs widths that are "
+                        "multiples of 64); none: never")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    meta = p.add_argument_group("submission metadata (defaults come from the registry entry when there is one)")
+    meta.add_argument("--model-name", default=None, help="display name on the leaderboard")
+    meta.add_argument("--base-model", default=None, help="the base model, e.g. llava-hf/llava-1.5-7b-hf")
+    meta.add_argument("--method", default=None, help="unlearning method: vanilla, GA, GradDiff, KL, NPO, ...")
+    meta.add_argument("--unlearning-modality", choices=("multimodal", "text", "none"), default=None,
+                      help="which inputs the unlearning used")
+    meta.add_argument("--submitter", default=None, help="your name or Hub user (default: the login name)")
+    meta.add_argument("--link", default=None, help="paper or code URL")
+    meta.add_argument("--notes", default="", help="free text")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def default_name(model: str, protocol: str, ratio: int) -> str:
+    """A filesystem-safe run name from the model, protocol and forget ratio."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model).name if Path(model).exists() else model).strip("-")
+    return f"{stem}_{protocol}_forget{ratio}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from probes.responders import ModelLoadError, load_responder
+
+    try:
+        bench = load_benchmark(args.data, revision=args.data_revision)
+        responder, info = load_responder(args.model, revision=args.revision, registry=args.models,
+                                         quantize=args.quantize, device=args.device)
+    except (DatasetError, ModelLoadError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    info = info.model_copy(update={k: v for k, v in {
+        "model_name": args.model_name, "base_model": args.base_model, "method": args.method,
+        "unlearning_modality": args.unlearning_modality}.items() if v is not None})
+    if args.protocol == "strict" and not responder.has_chat_template:
+        print(f"error: {args.model} has no chat template, which the strict protocol needs; "
+              "use --protocol official", file=sys.stderr)
+        return 2
+    config = RunConfig(
+        name=args.name or default_name(args.model, args.protocol, args.forget_ratio),
+        model=args.model, data=str(args.data), dataset_fingerprint=bench.fingerprint,
+        forget_ratio=args.forget_ratio, protocol=args.protocol, protocol_version=PROTOCOL_VERSIONS[args.protocol],
+        sets=args.sets, seed=args.seed, limit=args.limit, prompt_style=responder.prompt_style,
+    )
+    submitter = args.submitter or getpass.getuser() or "anonymous"
+    try:
+        out: RunOutput = run(
+            config, bench, responder, args.out, batch_size=args.batch_size, progress=not args.no_progress,
+            submission_builder=lambda c, r: submission_text(c, r, info, submitter=submitter,
+                                                            dataset_revision=bench.revision, link=args.link,
+                                                            notes=args.notes),
+        )
+    except ResumeMismatch as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not out.files:  # a worker process of a data-parallel run: the main process writes the files
+        return 0
+    rate = out.computed / out.seconds if out.seconds else 0.0
+    print(f"{len(out.records)} questions ({out.computed} computed, {rate:.1f}/s)")
+    for kind, path in out.files.items():
+        print(f"  {kind:<22} {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

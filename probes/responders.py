@@ -1,0 +1,111 @@
+"""The runner's :class:`~probes.runner.Responder` over a real model loaded by :mod:`backend`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from backend.loading import ModelLoadError
+from probes.protocols import ChatMessage, PromptStyle
+from probes.results import ASSISTANT
+from probes.runner import Request, decode_images
+from probes.schema import LETTERS
+from probes.submission import ModelInfo
+
+if TYPE_CHECKING:
+    from backend.loading import LoadedModel
+
+__all__ = ["BackendResponder", "ModelLoadError", "load_responder"]
+
+
+class BackendResponder:
+    """Answers the runner's requests with a loaded vision-language model.
+
+    Generation stops at upstream's answer delimiter ``ASSISTANT:`` (the answer
+    is cut there anyway, so stopping early changes no score).
+    """
+
+    def __init__(self, loaded: LoadedModel, *, batch_size: int = 8) -> None:
+        self.loaded = loaded
+        self.batch_size = batch_size
+
+    @property
+    def prompt_style(self) -> PromptStyle:
+        """The registry entry's prompt style."""
+        return str(self.loaded.spec.prompt_style.value)  # type: ignore[return-value]
+
+    @property
+    def has_chat_template(self) -> bool:
+        """Whether the processor carries a chat template (the strict protocol needs one)."""
+        return bool(getattr(self.loaded.processor, "chat_template", None))
+
+    def _requests(self, requests: Sequence[Request]) -> list[Any]:
+        from backend.generation import GenerationRequest
+
+        return [GenerationRequest(r.prompt, tuple(decode_images(r.images))) for r in requests]
+
+    def generate(self, requests: Sequence[Request], *, max_new_tokens: int, first_char_only: bool) -> list[str]:
+        """Greedy continuations, cut before ``ASSISTANT:``."""
+        from backend.generation import generate_batch
+
+        return generate_batch(self.loaded, self._requests(requests), max_new_tokens=max_new_tokens,
+                              stop=(ASSISTANT,), batch_size=self.batch_size)
+
+    def letter_logprobs(self, requests: Sequence[Request]) -> list[dict[str, float]]:
+        """Next-token log-probabilities of A-D (either spelling, with or without a leading space)."""
+        from backend.generation import score_candidates
+
+        return score_candidates(self.loaded, self._requests(requests), LETTERS, batch_size=self.batch_size)
+
+    def render_chat(self, messages: Sequence[ChatMessage]) -> str:
+        """Render HF-format chat turns with the model's chat template."""
+        from backend.generation import ChatMessage as Turn
+        from backend.generation import chat_prompt
+
+        turns = [
+            Turn(m["role"], "".join(c["text"] for c in m["content"] if c["type"] == "text"),
+                 images=sum(c["type"] == "image" for c in m["content"]))
+            for m in messages
+        ]
+        return chat_prompt(self.loaded, turns)
+
+
+def load_responder(
+    model: str,
+    *,
+    revision: str | None = None,
+    registry: Path | None = None,
+    quantize: str = "auto",
+    device: str | None = None,
+    batch_size: int = 8,
+) -> tuple[BackendResponder, ModelInfo]:
+    """Load ``model`` (a registry name, a local folder or a Hub id) and describe it for the submission.
+
+    Raises:
+        ModelLoadError: the model cannot be found or loaded; the message says why.
+    """
+    from backend.loading import load_model
+    from backend.registry import ModelSpec, UnknownModelError, load_registry
+
+    reg = load_registry(registry)
+    try:
+        spec = reg.get(model)
+        if revision is not None:
+            spec = spec.model_copy(update={"revision": revision})
+    except UnknownModelError:
+        spec = ModelSpec.adhoc(model, revision=revision)
+    loaded = load_model(spec, quantize=quantize, device=device, registry=reg)  # type: ignore[arg-type]
+    base = reg.base_of(spec) if spec.base else None
+    info = ModelInfo(
+        model_name=spec.name,
+        model_id=spec.source,
+        model_revision=loaded.info.commit,
+        hub_repo=spec.repo_id,
+        base_model=(base.source if base else spec.source) if spec.method else spec.source,
+        method=spec.method or "none",
+        unlearning_modality=None if spec.method and spec.method != "vanilla" else "none",
+        quantization=loaded.info.quantization,
+        dtype=loaded.info.dtype,
+    )
+    return BackendResponder(loaded, batch_size=batch_size), info

@@ -1,0 +1,101 @@
+"""The evaluation CLI on the real tiny demo model: files, determinism, kill-and-resume, data-parallel."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from leaderboard.schema import read_submission
+from probes.evaluate import build_parser
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = "demo-base"
+ENV = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+
+
+def evaluate(out: Path, *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "probes.evaluate", "--model", MODEL, "--data", "demo", "--forget-ratio", "10",
+           "--protocol", "official", "--out", str(out), "--name", "run", "--no-progress", *extra]
+    done = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    if check:
+        assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def outputs(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_cli_writes_the_three_files_and_is_deterministic(tmp_path):
+    evaluate(tmp_path / "a", "--limit", "3")
+    evaluate(tmp_path / "b", "--limit", "3", "--batch-size", "3")
+    a = outputs(tmp_path / "a")
+    assert {"run.samples.jsonl", "run_final_evaluation_results.json", "run.submission.json"} <= set(a)
+    assert a == outputs(tmp_path / "b"), "same arguments (any batch size) must give identical files"
+    results = json.loads(a["run_final_evaluation_results.json"])
+    assert set(results) == {"Forget Set Results", "Test Set Results", "Retain Set (shared dataset) Results",
+                            "Retain Set (real person) Results"}
+    sub = read_submission(tmp_path / "a" / "run.submission.json")
+    assert sub.provenance.model_id.endswith("demo-base") and sub.provenance.quantization == "none"
+    samples = [json.loads(line) for line in a["run.samples.jsonl"].decode().splitlines()]
+    assert all("ASSISTANT:" not in s["raw_output"] for s in samples)
+
+
+def test_killed_run_resumes_without_recomputing(tmp_path):
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "probes.evaluate", "--model", MODEL, "--data", "demo", "--forget-ratio", "10",
+           "--protocol", "official", "--out", str(out), "--name", "run", "--no-progress", "--batch-size", "2",
+           "--limit", "6", "--sets", "retain"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    samples = out / "run.samples.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not samples.exists() or samples.read_text().count("\n") < 10):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    written = samples.read_text().count("\n")
+    assert written >= 10, "the run should have written some records before being killed"
+    resumed = evaluate(out, "--batch-size", "2", "--limit", "6", "--sets", "retain")
+    counts = re.search(r"(\d+) questions \((\d+) computed", resumed.stdout)
+    assert counts, resumed.stdout
+    total, computed = int(counts[1]), int(counts[2])
+    assert computed <= total - written + 2  # at most a torn line recomputed
+    assert computed < total
+    evaluate(tmp_path / "straight", "--batch-size", "2", "--limit", "6", "--sets", "retain")
+    assert outputs(out) == outputs(tmp_path / "straight")
+
+
+@pytest.mark.slow
+def test_two_processes_under_accelerate_give_the_single_process_result(tmp_path):
+    evaluate(tmp_path / "one", "--limit", "3", "--sets", "forget,retain")
+    cmd = ["accelerate", "launch", "--cpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+           "--dynamo_backend", "no", "-m", "probes.evaluate", "--model", MODEL, "--data", "demo", "--forget-ratio",
+           "10", "--protocol", "official", "--out", str(tmp_path / "two"), "--name", "run", "--no-progress",
+           "--limit", "3", "--sets", "forget,retain"]
+    done = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert outputs(tmp_path / "one") == outputs(tmp_path / "two")
+
+
+def test_bad_inputs_exit_with_a_message(tmp_path):
+    done = evaluate(tmp_path, "--model", "no/such-model-anywhere", check=False)
+    assert done.returncode == 2 and "error:" in done.stderr
+    done = evaluate(tmp_path, "--data", str(tmp_path), check=False)
+    assert done.returncode == 2 and "no MLLMU-Bench folders" in done.stderr
+    done = evaluate(tmp_path, "--sets", "forget,tset", check=False)
+    assert done.returncode == 2 and "--sets takes" in done.stderr
+
+
+def test_help_documents_every_flag():
+    text = build_parser().format_help()
+    for flag in ("--model", "--data", "--forget-ratio", "--protocol", "--out", "--sets", "--limit", "--batch-size",
+                 "--seed", "--name", "--quantize", "--revision", "--submitter"):
+        assert flag in text
