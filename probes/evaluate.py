@@ -1,4 +1,4 @@
-"""Command line: evaluate a model on MLLMU-Bench and write the files a researcher submits.
+r"""Command line: evaluate a model on MLLMU-Bench and write the files a researcher submits.
 
 Example::
 
@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--sets", type=_sets, default=tuple(EvalSet),
                    help="comma-separated evaluation sets: forget,test,retain,celebrity")
-    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N profiles of each set (smoke runs)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="evaluate only the first N profiles of each set (smoke runs)")
     p.add_argument("--batch-size", type=int, default=8, help="questions per forward pass")
     p.add_argument("--seed", type=int, default=0, help="seed of every random choice (few-shot demos, test images)")
     p.add_argument("--name", default=None,
