@@ -27,7 +27,7 @@ from leaderboard.ingest import MAX_SAMPLES_BYTES, MetadataOverrides, ParsedUploa
 from leaderboard.references import REFERENCES, reference_upload
 from leaderboard.schema import MAX_SUBMISSION_BYTES, Protocol, Unit
 from leaderboard.store import RateLimit, RawFiles, Status, Store, StoredSubmission
-from leaderboard.table import LeaderboardTable, MetricSelection, build_table
+from leaderboard.table import LeaderboardTable, MetricSelection, build_table, columns_for
 
 DEFAULT_DB_PATH = Path("var/leaderboard.sqlite")
 """Default store location, relative to the working directory."""
@@ -181,5 +181,6 @@ class Leaderboard:
         statuses: tuple[Status, ...] = (Status.APPROVED,),
     ) -> LeaderboardTable:
         """The ranked table of one protocol (approved rows, reference rows included)."""
-        frames = self.store.frames(statuses=statuses, protocol=protocol.value)
+        keys = [c.id for c in columns_for(metrics)]
+        frames = self.store.frames(statuses=statuses, protocol=protocol.value, keys=keys)
         return build_table(frames, protocol=protocol, metrics=metrics)

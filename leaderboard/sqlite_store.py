@@ -288,8 +288,10 @@ class SQLiteStore:
                 raise SubmissionNotFound(submission_id)
         return self.get(submission_id)
 
-    def frames(self, *, statuses: tuple[Status, ...], protocol: str | None = None) -> StoreFrames:
-        """Bulk read for the table: two queries, no JSON decoding."""
+    def frames(
+        self, *, statuses: tuple[Status, ...], protocol: str | None = None, keys: Sequence[str] | None = None
+    ) -> StoreFrames:
+        """Bulk read for the table: two queries, plain tuples, no JSON decoding (see ``Store.frames``)."""
         import pandas as pd
 
         marks = ", ".join("?" for _ in statuses) or "NULL"
@@ -298,18 +300,22 @@ class SQLiteStore:
         if protocol is not None:
             where += " AND protocol = ?"
             params.append(protocol)
+        cell_sql = (
+            f"SELECT submission_id, key, value FROM cells WHERE submission_id IN (SELECT id FROM submissions {where})"
+        )
+        cell_params = list(params)
+        if keys is not None:
+            cell_sql += f" AND key IN ({', '.join('?' for _ in keys) or 'NULL'})"
+            cell_params += list(keys)
         with self._lock:
-            subs = self._conn.execute(f"SELECT {_META_COLUMNS} FROM submissions {where} ORDER BY id", params)
-            sub_rows = subs.fetchall()
+            subs = self._conn.cursor()
+            subs.row_factory = None  # plain tuples: several times faster than sqlite3.Row for bulk reads
+            sub_rows = subs.execute(f"SELECT {_META_COLUMNS} FROM submissions {where} ORDER BY id", params).fetchall()
             sub_cols = [d[0] for d in subs.description]
-            cells = self._conn.execute(
-                "SELECT submission_id, key, value, n, ci_low, ci_high FROM cells WHERE submission_id IN "
-                f"(SELECT id FROM submissions {where})",
-                params,
-            )
-            cell_rows = cells.fetchall()
-            cell_cols = [d[0] for d in cells.description]
+            cells = self._conn.cursor()
+            cells.row_factory = None
+            cell_rows = cells.execute(cell_sql, cell_params).fetchall()
         return StoreFrames(
-            pd.DataFrame.from_records([tuple(r) for r in sub_rows], columns=sub_cols),
-            pd.DataFrame.from_records([tuple(r) for r in cell_rows], columns=cell_cols),
+            pd.DataFrame.from_records(sub_rows, columns=sub_cols),
+            pd.DataFrame.from_records(cell_rows, columns=["submission_id", "key", "value"]),
         )

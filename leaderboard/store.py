@@ -9,6 +9,7 @@ Every write is one transaction: either all of it is stored or none.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -82,7 +83,7 @@ class StoreFrames(NamedTuple):
     """Columns: id, status, source_format, model_name, base_model, method, forget_ratio,
     unlearning_modality, protocol, protocol_version, submitter, link, hub_repo, created_at."""
     cells: pd.DataFrame
-    """Columns: submission_id, key (``set/task/modality/metric``), value, n, ci_low, ci_high."""
+    """Columns: submission_id, key (``set/task/modality/metric``), value."""
 
 
 class Store(Protocol):
@@ -126,8 +127,16 @@ class Store(Protocol):
         """Change a submission's moderation status. Raises ``SubmissionNotFound``."""
         ...
 
-    def frames(self, *, statuses: tuple[Status, ...], protocol: str | None = None) -> StoreFrames:
-        """Bulk read for the table, without decoding every submission."""
+    def frames(
+        self, *, statuses: tuple[Status, ...], protocol: str | None = None, keys: Sequence[str] | None = None
+    ) -> StoreFrames:
+        """Bulk read for the table, without decoding every submission.
+
+        Args:
+            statuses: Only submissions in these states.
+            protocol: Only submissions of this protocol (all when ``None``).
+            keys: Only these cell ids (all when ``None``).
+        """
         ...
 
     def close(self) -> None:
