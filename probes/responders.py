@@ -71,6 +71,22 @@ class BackendResponder:
         return chat_prompt(self.loaded, turns)
 
 
+def root_model(registry: Any, spec: Any) -> str:
+    """The model at the root of ``spec``'s ``base`` chain, as a Hub id or registry name.
+
+    Vanilla and unlearned checkpoints of one base model share it, which is how
+    the leaderboard groups them (e.g. ``demo-ga`` -> ``demo-vanilla`` -> ``demo-base``).
+    """
+    seen = {spec.name}
+    while spec.base and spec.base not in seen:
+        seen.add(spec.base)
+        parent = registry.base_of(spec)
+        if parent is None:
+            return str(spec.base)
+        spec = parent
+    return str(spec.repo_id or spec.name)
+
+
 def load_responder(
     model: str,
     *,
@@ -96,13 +112,12 @@ def load_responder(
     except UnknownModelError:
         spec = ModelSpec.adhoc(model, revision=revision)
     loaded = load_model(spec, quantize=quantize, device=device, registry=reg)  # type: ignore[arg-type]
-    base = reg.base_of(spec) if spec.base else None
     info = ModelInfo(
         model_name=spec.name,
         model_id=spec.source,
         model_revision=loaded.info.commit,
         hub_repo=spec.repo_id,
-        base_model=(base.source if base else spec.source) if spec.method else spec.source,
+        base_model=root_model(reg, spec),
         method=spec.method or "none",
         unlearning_modality=None if spec.method and spec.method != "vanilla" else "none",
         quantization=loaded.info.quantization,

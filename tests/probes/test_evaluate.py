@@ -45,6 +45,7 @@ def test_cli_writes_the_three_files_and_is_deterministic(tmp_path):
                             "Retain Set (real person) Results"}
     sub = read_submission(tmp_path / "a" / "run.submission.json")
     assert sub.provenance.model_id.endswith("demo-base") and sub.provenance.quantization == "none"
+    assert sub.metadata.base_model == "demo-base" and sub.metadata.method == "none"
     samples = [json.loads(line) for line in a["run.samples.jsonl"].decode().splitlines()]
     assert all("ASSISTANT:" not in s["raw_output"] for s in samples)
 
@@ -99,3 +100,15 @@ def test_help_documents_every_flag():
     for flag in ("--model", "--data", "--forget-ratio", "--protocol", "--out", "--sets", "--limit", "--batch-size",
                  "--seed", "--name", "--quantize", "--revision", "--submitter"):
         assert flag in text
+
+
+def test_base_model_is_the_root_of_the_registry_chain():
+    from backend.registry import parse_registry
+    from probes.responders import root_model
+
+    reg = parse_registry({"version": 1, "models": [
+        {"name": "b", "repo_id": "org/base", "revision": "main"},
+        {"name": "v", "repo_id": "org/vanilla", "revision": "main", "base": "b", "method": "vanilla"},
+        {"name": "u", "path": "x", "base": "v", "method": "npo", "forget_ratio": 10},
+    ]})
+    assert [root_model(reg, reg.get(n)) for n in ("b", "v", "u")] == ["org/base"] * 3

@@ -55,3 +55,12 @@ def test_cells_without_questions_are_absent_not_zero(tmp_path):
     sub = read_submission(out.files["submission"])
     assert {c.task.value for c in sub.cells} == {"classification", "generation"}
     assert "fill_in_the_blank" not in json.loads(out.files["results"].read_text())["Forget Set Results"]
+
+
+def test_metric_registry_matches_the_leaderboards_units():
+    from leaderboard.schema import METRIC_UNITS
+    from probes.metrics import METRICS
+
+    ours = {(t, name): m.scale for (t, name), m in METRICS.items()}
+    theirs = {(t, name): unit.value for t, units in METRIC_UNITS.items() for name, unit in units.items()}
+    assert ours == theirs
