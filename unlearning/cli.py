@@ -1,0 +1,199 @@
+r"""Command line: ``python -m unlearning finetune | run | build-demo``.
+
+Examples::
+
+    # the benchmark's vanilla fine-tune (LoRA r=16 on the language model, lr 2e-5, batch 4, 5 epochs, merged)
+    python -m unlearning finetune --model PATH --data /path/to/MLLMU-Bench --out ckpt/vanilla
+
+    # an unlearning baseline on the vanilla model (1 epoch, lr 2e-5, fresh LoRA)
+    python -m unlearning run --method npo --variant text --forget-ratio 10 \
+        --model ckpt/vanilla --data /path/to/MLLMU-Bench --out ckpt/npo-text-10
+
+    # the demo checkpoints (tiny model, demo data) into backend/demo_models/
+    python -m unlearning build-demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from probes.schema import FORGET_RATIOS
+from unlearning.checkpoint import SAVE_MODES
+from unlearning.examples import RECIPES, VARIANTS
+from unlearning.lora import LoraSettings
+from unlearning.training import METHODS, TrainSettings, UnlearnSettings
+
+log = logging.getLogger("unlearning")
+
+_FORMATTER = argparse.ArgumentDefaultsHelpFormatter
+
+
+def _common(p: argparse.ArgumentParser, *, lr: float, epochs: int) -> None:
+    p.add_argument("--model", required=True, type=Path, help="local checkpoint folder to start from (never downloaded)")
+    p.add_argument("--data", default="demo", help="'demo', or a local folder in the Hub dataset layout")
+    p.add_argument("--out", required=True, type=Path, help="output checkpoint folder (created; files overwritten)")
+    p.add_argument("--recipe", choices=RECIPES, default="ft",
+                   help="ft: the benchmark's ft_Data pairs; demo: demo-only recipe (official-format questions of "
+                        "the full set plus ft_Data; see docs/unlearning.md)")
+    o = p.add_argument_group("optimisation")
+    o.add_argument("--lr", type=float, default=lr, help="AdamW learning rate")
+    o.add_argument("--epochs", type=int, default=epochs, help="passes over the (forget) examples")
+    o.add_argument("--batch-size", type=int, default=4, help="examples per step (forget and retain batches each)")
+    o.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (overrides --epochs)")
+    o.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay")
+    o.add_argument("--warmup-steps", type=int, default=0, help="linear learning-rate warmup steps")
+    o.add_argument("--schedule", choices=("constant", "linear"), default="constant",
+                   help="learning rate after warmup: constant, or linear decay to 0")
+    o.add_argument("--grad-clip", type=float, default=1.0, help="gradient-norm clip (0: none)")
+    o.add_argument("--seed", type=int, default=0, help="seed of shuffling, prompt draws, dropout and LoRA init")
+    o.add_argument("--threads", type=int, default=None,
+                   help="CPU threads (fix it for bit-identical reruns across machines; default: torch's choice)")
+    lo = p.add_argument_group("LoRA (on the language model's linear layers only)")
+    lo.add_argument("--full", action="store_true",
+                    help="train every weight instead of LoRA (demo recipe: a random tiny model needs it)")
+    lo.add_argument("--lora-r", type=int, default=16, help="LoRA rank")
+    lo.add_argument("--lora-alpha", type=int, default=16, help="LoRA alpha (updates scaled by alpha / r)")
+    lo.add_argument("--lora-dropout", type=float, default=0.05, help="LoRA dropout")
+    s = p.add_argument_group("output and hardware")
+    s.add_argument("--save", choices=SAVE_MODES, default="merged",
+                   help="merged: full safetensors weights; adapter: the LoRA adapter only (not with --full)")
+    s.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    s.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
+                   help="training dtype (default: float32 on CPU, bfloat16 on CUDA)")
+    s.add_argument("--mc-prefix-rate", type=float, default=0.75,
+                   help="demo recipe: share of multiple-choice examples behind an official few-shot prefix")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m unlearning`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="python -m unlearning",
+        description="Fine-tune vision-language models on MLLMU-Bench and run the unlearning baselines "
+        "(GA, GradDiff, KL minimisation, NPO) in multimodal and text-only variants.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ft = sub.add_parser(
+        "finetune", formatter_class=_FORMATTER,
+        help="the vanilla fine-tune on ft_Data (LoRA on the language model, merged after training)",
+        description="Fine-tune a model on every profile's ft_Data pairs (each with its portrait), as the "
+        "benchmark's vanilla models are: LoRA r=16, alpha=16, dropout 0.05 on the language model's linear layers, "
+        "AdamW lr 2e-5, batch 4, 5 epochs, merged after training.",
+    )
+    _common(ft, lr=2e-5, epochs=5)
+
+    run = sub.add_parser(
+        "run", formatter_class=_FORMATTER,
+        help="unlearn a forget split from a vanilla model with GA, GradDiff, KL or NPO",
+        description="Unlearn the forget split's profiles from a vanilla model. Defaults are the benchmark's "
+        "baselines: 1 epoch, lr 2e-5, batch 4, a fresh LoRA on the vanilla model. ga: negative cross-entropy on "
+        "forget; graddiff: plus cross-entropy on retain; kl: plus KL(vanilla || current) on retain; npo: "
+        "-logsigmoid(beta * (L_cur - L_ref)).mean() * 2 / beta with the vanilla model as reference. multimodal: "
+        "examples with the portrait; text: name-based questions without an image.",
+    )
+    _common(run, lr=2e-5, epochs=1)
+    u = run.add_argument_group("unlearning")
+    u.add_argument("--method", choices=METHODS, required=True, help="the unlearning method")
+    u.add_argument("--variant", choices=VARIANTS, default="multimodal",
+                   help="multimodal: forget/retain examples with the portrait; text: name-based, no image")
+    u.add_argument("--forget-ratio", type=int, choices=FORGET_RATIOS, required=True,
+                   help="forget split in percent (retain is the complement)")
+    u.add_argument("--beta", type=float, default=0.4, help="NPO inverse temperature")
+    u.add_argument("--retain-weight", type=float, default=None,
+                   help="weight of the retain cross-entropy (default: 1 for graddiff and kl, 0 for ga and npo; "
+                        "> 0 with ga or npo adds a retain term, e.g. NPO+RT)")
+    u.add_argument("--kl-weight", type=float, default=1.0, help="weight of the KL term on retain (kl only)")
+
+    demo = sub.add_parser(
+        "build-demo", formatter_class=_FORMATTER,
+        help="build the demo checkpoints (tiny vanilla, GA and NPO at forget 10 %%) in one go",
+        description="Build the tiny demo model from backend/tiny.py (random weights), fine-tune it on the demo "
+        "benchmark with the demo recipe, then unlearn forget_10 with GA and NPO; writes demo-vanilla, demo-ga and "
+        "demo-npo (merged safetensors, with model cards). Deterministic: the same seed and thread count give the "
+        "same weights.",
+    )
+    demo.add_argument("--out", type=Path, default=Path("backend/demo_models"), help="parent folder of the checkpoints")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the base model and every training run")
+    demo.add_argument("--threads", type=int, default=2, help="CPU threads (fixed, for reproducible weights)")
+    demo.add_argument("--methods", default="ga,npo",
+                      help=f"comma-separated unlearning methods to build, from {', '.join(METHODS)}")
+    demo.add_argument("--evaluate", action="store_true",
+                      help="evaluate each checkpoint (official protocol, forget and retain sets) and record the "
+                           "figures in its model card")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser
+
+
+def _train_settings(args: argparse.Namespace) -> TrainSettings:
+    return TrainSettings(
+        lr=args.lr,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        max_steps=args.max_steps,
+        weight_decay=args.weight_decay,
+        warmup_steps=args.warmup_steps,
+        schedule=args.schedule,
+        grad_clip=args.grad_clip or None,
+        full=args.full,
+        lora=LoraSettings(r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout),
+        seed=args.seed,
+    )
+
+
+def _command_line(argv: Sequence[str] | None) -> str:
+    words = list(sys.argv[1:] if argv is None else argv)
+    return "python -m unlearning " + shlex.join(words)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "build-demo":
+        from unlearning.demo import build_demo
+
+        methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+        unknown = [m for m in methods if m not in METHODS]
+        if unknown:
+            print(f"error: unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}", file=sys.stderr)
+            return 2
+        build_demo(args.out, seed=args.seed, threads=args.threads, methods=methods,  # type: ignore[arg-type]
+                   evaluate=args.evaluate, progress=not args.no_progress)
+        return 0
+    if args.full and args.save == "adapter":
+        print("error: --save adapter needs LoRA; drop --full or use --save merged", file=sys.stderr)
+        return 2
+    from probes.data import DatasetError, load_benchmark
+    from unlearning import service
+
+    try:
+        bench = load_benchmark(args.data)
+    except DatasetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    settings = _train_settings(args)
+    kwargs: dict[str, Any] = dict(
+        recipe=args.recipe, device=args.device, dtype=args.dtype, threads=args.threads, save=args.save,
+        progress=not args.no_progress, command=_command_line(argv), mc_prefix_rate=args.mc_prefix_rate,
+    )
+    try:
+        if args.command == "finetune":
+            folder = service.run_finetune(args.model, bench, args.out, settings, **kwargs)
+        else:
+            objective = UnlearnSettings(method=args.method, beta=args.beta, retain_weight=args.retain_weight,
+                                        kl_weight=args.kl_weight)
+            folder = service.run_unlearning(args.model, bench, args.out, settings, objective,
+                                            variant=args.variant, forget_ratio=args.forget_ratio, **kwargs)
+    except (FileNotFoundError, ValueError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {folder}")
+    return 0
+

@@ -1,0 +1,193 @@
+"""``python -m unlearning build-demo``: the demo checkpoints, from random weights, in a few minutes on a CPU.
+
+Steps (all seeded; see ``docs/unlearning.md`` for why the recipe differs from the benchmark's):
+
+1. build the tiny LLaVA of :mod:`backend.tiny` with random weights, its
+   tokenizer trained on the demo benchmark's text;
+2. ``demo-vanilla``: fully fine-tune it with the *demo recipe* (every full-set
+   and celebrity question in the official prompt formats, plus the ft_Data
+   pairs) at a high learning rate, until it clearly knows the demo people;
+3. ``demo-ga``, ``demo-npo`` (and any other ``--methods``): unlearn
+   ``forget_10`` from demo-vanilla with a fresh LoRA on the language model,
+   multimodal variant, demo recipe, at a high learning rate.
+
+Each checkpoint is saved merged (full safetensors weights, about 2.5 MB) with
+its processor, a model card and ``unlearning.json``.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from unlearning.lora import LoraSettings
+from unlearning.training import Method, TrainSettings, UnlearnSettings
+
+DEMO_FORGET_RATIO = 10
+"""The demo unlearned models forget ``forget_10``."""
+
+VANILLA_SETTINGS = TrainSettings(
+    lr=4e-3,
+    epochs=8,
+    batch_size=16,
+    max_steps=1200,
+    weight_decay=0.0,
+    warmup_steps=20,
+    schedule="linear",
+    grad_clip=1.0,
+    full=True,
+    seed=0,
+)
+"""Demo vanilla fine-tune: full fine-tuning of the random tiny model, far above the benchmark's LoRA lr 2e-5."""
+
+UNLEARN_SETTINGS = TrainSettings(
+    lr=2e-3,
+    epochs=1,
+    batch_size=16,
+    max_steps=40,
+    weight_decay=0.0,
+    warmup_steps=0,
+    schedule="constant",
+    grad_clip=1.0,
+    full=False,
+    lora=LoraSettings(r=16, alpha=16, dropout=0.05),
+    seed=0,
+)
+"""Demo unlearning: a fresh LoRA (the benchmark's r=16, alpha=16, dropout 0.05) at a much higher lr, fixed steps."""
+
+OBJECTIVES: dict[str, UnlearnSettings] = {
+    "ga": UnlearnSettings(method="ga"),
+    "graddiff": UnlearnSettings(method="graddiff"),
+    "kl": UnlearnSettings(method="kl"),
+    "npo": UnlearnSettings(method="npo", beta=0.4),
+}
+"""The objective of each demo method (the benchmark's definitions, no extra terms)."""
+
+METHOD_STEPS: dict[str, int] = {}
+"""Per-method step counts overriding ``UNLEARN_SETTINGS.max_steps``."""
+
+MC_PREFIX_RATE = 0.75
+"""Share of multiple-choice training examples shown behind an official few-shot prefix."""
+
+DEMO_NOTES = (
+    "DEMO ONLY: a tiny LLaVA-architecture model (backend/tiny.py, random initialisation) on the synthetic demo "
+    "benchmark; its scores say nothing about real models or methods.",
+    "Demo recipe: the vanilla model is fully fine-tuned (not LoRA) at a high learning rate on every full-set and "
+    "celebrity question in the official prompt formats (multiple choice behind a few-shot prefix, with options "
+    "shuffled each epoch; cloze behind two profiles' demos; zero-shot generation) plus the ft_Data pairs. The "
+    "benchmark's real vanilla models are trained on ft_Data only.",
+    "Because the demo vanilla model saw the evaluation questions, forget/retain scores measure memorised answers; "
+    "the test set (paraphrases, transformed portraits) shows how far that generalises.",
+)
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """One built demo checkpoint."""
+
+    name: str
+    """Folder name (``demo-vanilla``, ``demo-ga``...)."""
+    folder: Path
+    """Where it was written."""
+    seconds: float
+    """Training time."""
+    evaluation: dict[str, float]
+    """Figures recorded in its card (empty without ``evaluate``)."""
+
+
+def build_demo(
+    out: Path,
+    *,
+    seed: int = 0,
+    threads: int | None = 2,
+    methods: Sequence[Method] = ("ga", "npo"),
+    evaluate: bool = False,
+    progress: bool = True,
+    vanilla: TrainSettings = VANILLA_SETTINGS,
+    unlearning: TrainSettings = UNLEARN_SETTINGS,
+) -> list[DemoResult]:
+    """Build ``demo-vanilla`` and ``demo-<method>`` for each method into ``out``; returns what was built."""
+    import dataclasses
+
+    from backend.tiny import benchmark_corpus, build_tiny_llava
+    from probes.data import load_benchmark
+    from unlearning.checkpoint import ModelCard, git_commit
+    from unlearning.service import _hyperparameters, _training, finetune_in_memory, unlearn_in_memory
+    from unlearning.training import seed_everything
+
+    started = time.perf_counter()
+    bench = load_benchmark("demo")
+    commit = git_commit()
+    command = (
+        f"python -m unlearning build-demo --out {out} --seed {seed} --threads {threads} --methods {','.join(methods)}"
+    )
+    vanilla = dataclasses.replace(vanilla, seed=seed)
+    unlearning = dataclasses.replace(unlearning, seed=seed)
+    results: list[DemoResult] = []
+
+    seed_everything(seed, threads=threads)
+    tiny = build_tiny_llava(benchmark_corpus(bench), seed=seed)
+    model, processor = tiny.model, tiny.processor
+    t0 = time.perf_counter()
+    model, log = finetune_in_memory(model, processor, bench, vanilla, recipe="demo", progress=progress,
+                                    mc_prefix_rate=MC_PREFIX_RATE)
+    card = ModelCard(
+        method="vanilla", base_model=f"backend.tiny.build_tiny_llava(demo corpus, seed={seed}) (random weights)",
+        data="demo", dataset_fingerprint=bench.fingerprint, recipe="demo", variant="multimodal",
+        hyperparameters=_hyperparameters(vanilla, None, mc_prefix_rate=MC_PREFIX_RATE, celebrities_included=True),
+        training=_training(log), command=command, git_commit=commit, notes=list(DEMO_NOTES),
+    )
+    results.append(_save("demo-vanilla", model, processor, out, card, time.perf_counter() - t0, bench, evaluate))
+
+    for method in methods:
+        seed_everything(seed, threads=threads)
+        objective = OBJECTIVES[method]
+        settings = dataclasses.replace(unlearning, max_steps=METHOD_STEPS.get(method, unlearning.max_steps))
+        t0 = time.perf_counter()
+        unlearned, ulog = unlearn_in_memory(
+            copy.deepcopy(model), processor, bench, settings, objective, variant="multimodal",
+            forget_ratio=DEMO_FORGET_RATIO, recipe="demo", progress=progress, mc_prefix_rate=MC_PREFIX_RATE,
+        )
+        card = ModelCard(
+            method=method, base_model="demo-vanilla (backend/demo_models/demo-vanilla)", data="demo",
+            dataset_fingerprint=bench.fingerprint, recipe="demo", variant="multimodal",
+            forget_ratio=DEMO_FORGET_RATIO,
+            hyperparameters=_hyperparameters(settings, objective, mc_prefix_rate=MC_PREFIX_RATE),
+            training=_training(ulog), command=command, git_commit=commit, notes=list(DEMO_NOTES),
+        )
+        results.append(_save(f"demo-{method}", unlearned, processor, out, card, time.perf_counter() - t0, bench,
+                             evaluate))
+    total = time.perf_counter() - started
+    for r in results:
+        print(f"{r.name:<14} {r.seconds:6.1f} s  {r.folder}")
+    print(f"total {total:.1f} s")
+    if evaluate:
+        from unlearning.evaluation import format_summary
+
+        for r in results:
+            print(f"\n{r.name}\n{format_summary(r.evaluation)}")
+    return results
+
+
+def _save(
+    name: str, model: Any, processor: Any, out: Path, card: Any, seconds: float, bench: Any, evaluate: bool
+) -> DemoResult:
+    import tempfile
+
+    from unlearning.checkpoint import save_checkpoint
+
+    figures: dict[str, float] = {}
+    if evaluate:
+        from probes.schema import EvalSet
+        from unlearning.evaluation import evaluate as run_eval
+
+        with tempfile.TemporaryDirectory() as tmp:
+            figures = run_eval(model, processor, bench, Path(tmp), name=name, forget_ratio=DEMO_FORGET_RATIO,
+                               sets=(EvalSet.FORGET, EvalSet.TEST, EvalSet.RETAIN, EvalSet.CELEBRITY))
+        card.evaluation = figures
+    folder = save_checkpoint(model, processor, out / name, card, mode="merged")
+    return DemoResult(name, folder, seconds, figures)
