@@ -111,6 +111,8 @@ class TinyLlavaConfig:
     """Number of CLIP encoder layers."""
     vision_heads: int = 2
     """Attention heads of the vision tower."""
+    initializer_range: float = 0.02
+    """Std of the random initial weights; larger values give more varied (still meaningless) untrained output."""
     tie_word_embeddings: bool = True
     """Share the input embedding and the output head (keeps the demo checkpoints under 3 MB)."""
     image_size: int = 32
@@ -252,6 +254,7 @@ def build_tiny_llava(corpus: Iterable[str], *, seed: int = 0, config: TinyLlavaC
         patch_size=cfg.patch_size,
         projection_dim=cfg.vision_hidden_size,
         hidden_act="quick_gelu",
+        initializer_range=cfg.initializer_range,
     )
     text_config = LlamaConfig(
         vocab_size=len(tokenizer),
@@ -265,6 +268,7 @@ def build_tiny_llava(corpus: Iterable[str], *, seed: int = 0, config: TinyLlavaC
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=cfg.tie_word_embeddings,
+        initializer_range=cfg.initializer_range,
     )
     llava_config = LlavaConfig(
         vision_config=vision_config,

@@ -9,7 +9,7 @@ import pytest
 from backend.__main__ import main
 from backend.tiny import IMAGE_TOKEN, TinyLlavaConfig, build_tiny_llava, train_tokenizer
 
-from .conftest import CORPUS
+from .conftest import CORPUS, tiny_config
 
 
 def _digests(folder: Path) -> dict[str, str]:
@@ -17,9 +17,9 @@ def _digests(folder: Path) -> dict[str, str]:
 
 
 def test_build_is_deterministic_and_seeded(tiny_dir: Path, tmp_path: Path) -> None:
-    again = build_tiny_llava(CORPUS * 3, seed=0).save(tmp_path / "again")
+    again = build_tiny_llava(CORPUS * 3, seed=0, config=tiny_config()).save(tmp_path / "again")
     assert _digests(again) == _digests(tiny_dir)
-    other = build_tiny_llava(CORPUS * 3, seed=1).save(tmp_path / "other")
+    other = build_tiny_llava(CORPUS * 3, seed=1, config=tiny_config()).save(tmp_path / "other")
     assert _digests(other)["model.safetensors"] != _digests(tiny_dir)["model.safetensors"]
     assert _digests(other)["tokenizer.json"] == _digests(tiny_dir)["tokenizer.json"]
 

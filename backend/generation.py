@@ -1,0 +1,495 @@
+r"""Greedy generation, streaming and next-token scoring for loaded models.
+
+Prompts come in two modes:
+
+- **raw**: a :class:`GenerationRequest` prompt is passed to the processor
+  verbatim, e.g. upstream's ``"USER: <image>\n...\nASSISTANT:"`` strings
+  (spec section 3). Each ``<image>`` (the processor's image token) takes the
+  next image of the request, so their counts must match.
+- **chat template**: :func:`chat_prompt` renders messages with the processor's
+  own chat template into such a string (the strict protocol).
+
+Results returned by :func:`generate_batch` and :func:`stream_generate` are the
+continuation only (never the prompt), decoded without special tokens, and
+**cut before** the first stop string (the stop string itself is not returned).
+Batches are left padded; greedy results do not depend on the batch size
+(``tests/backend`` checks batched against one-at-a-time).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from backend.loading import LoadedModel
+
+if TYPE_CHECKING:
+    import torch
+    from PIL.Image import Image as PILImage
+
+Progress = Callable[[int, int], object]
+"""Called as ``progress(done, total)`` after each batch."""
+
+StopReason = Literal["eos", "max_new_tokens", "stop_string", "cancelled", "time_limit"]
+"""Why a stream ended."""
+
+
+class PromptError(ValueError):
+    """A prompt cannot be run as given (too long, image count mismatch, no chat template); the message says why."""
+
+
+class PromptTooLongError(PromptError):
+    """Prompt plus ``max_new_tokens`` exceeds the model's context length."""
+
+
+@dataclass(frozen=True, eq=False)
+class GenerationRequest:
+    """One prompt and the images its image tokens refer to."""
+
+    prompt: str
+    """The full prompt text, passed to the processor verbatim (raw mode) or made by :func:`chat_prompt`."""
+    images: tuple[PILImage, ...] = ()
+    """One image per image token in the prompt, in order."""
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One turn of a conversation for :func:`chat_prompt`."""
+
+    role: Literal["system", "user", "assistant"]
+    """Who speaks."""
+    text: str
+    """What is said."""
+    images: int = 0
+    """How many images come with this turn (placed before the text, as LLaVA does)."""
+
+
+def chat_prompt(loaded: LoadedModel, messages: Sequence[ChatMessage], *, add_generation_prompt: bool = True) -> str:
+    """Render messages with the model's own chat template (chat-template mode).
+
+    Args:
+        loaded: The model whose processor's template is used.
+        messages: The conversation, in order.
+        add_generation_prompt: End with the assistant's turn opener so the model answers.
+
+    Raises:
+        PromptError: the processor has no chat template.
+    """
+    processor: Any = loaded.processor
+    if not getattr(processor, "chat_template", None):
+        raise PromptError(
+            f"model {loaded.spec.name!r} has no chat template; use prompt_style llava/idefics2 (raw prompts) "
+            "or add chat_template.jinja to its processor"
+        )
+    conversation = [
+        {
+            "role": m.role,
+            "content": [{"type": "image"}] * m.images + [{"type": "text", "text": m.text}],
+        }
+        for m in messages
+    ]
+    return str(processor.apply_chat_template(conversation, add_generation_prompt=add_generation_prompt, tokenize=False))
+
+
+def chat_request(
+    loaded: LoadedModel, question: str, images: Sequence[PILImage] = (), *, system: str | None = None
+) -> GenerationRequest:
+    """A one-question request in chat-template mode, with ``images`` shown before the question."""
+    messages = [ChatMessage("system", system)] if system else []
+    messages.append(ChatMessage("user", question, images=len(images)))
+    return GenerationRequest(chat_prompt(loaded, messages), tuple(images))
+
+
+def _image_token(loaded: LoadedModel) -> str | None:
+    token = getattr(loaded.processor, "image_token", None)
+    return token if isinstance(token, str) and token else None
+
+
+def _check_images(loaded: LoadedModel, index: int, request: GenerationRequest) -> None:
+    token = _image_token(loaded)
+    if token is None:
+        if request.images:
+            raise PromptError(f"request {index}: model {loaded.spec.name!r} takes no images")
+        return
+    count = request.prompt.count(token)
+    if count != len(request.images):
+        raise PromptError(
+            f"request {index}: the prompt has {count} {token} token(s) but {len(request.images)} image(s) were given; "
+            f"put one {token} in the prompt per image"
+        )
+
+
+def _encode(loaded: LoadedModel, requests: Sequence[GenerationRequest]) -> Any:
+    """Tokenize a batch (left padded) and move it to the model's device."""
+    processor: Any = loaded.processor
+    tokenizer = loaded.tokenizer
+    bos = getattr(tokenizer, "bos_token", None)
+    # A chat template may already start with BOS; do not add a second one.
+    add_special = not (bos and all(r.prompt.startswith(bos) for r in requests))
+    images = [img for r in requests for img in r.images]
+    kwargs: dict[str, Any] = {"text": [r.prompt for r in requests], "padding": True, "return_tensors": "pt"}
+    if images:
+        kwargs["images"] = images
+    enc = processor(**kwargs, add_special_tokens=add_special)
+    return enc.to(loaded.device)
+
+
+def _check_length(loaded: LoadedModel, indices: Sequence[int], enc: Any, max_new_tokens: int) -> None:
+    limit = loaded.context_length
+    if limit is None:
+        return
+    lengths = enc["attention_mask"].sum(dim=1).tolist()
+    for index, length in zip(indices, lengths, strict=True):
+        if length + max_new_tokens > limit:
+            raise PromptTooLongError(
+                f"request {index}: the prompt is {length} tokens (images expanded) and {max_new_tokens} new tokens "
+                f"are asked, but model {loaded.spec.name!r} has a context of {limit} tokens; shorten the prompt "
+                "(fewer few-shot demos or images) or lower max_new_tokens"
+            )
+
+
+def _cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """Cut ``text`` before the earliest stop string; also say whether one was found."""
+    positions = [p for p in (text.find(s) for s in stop if s) if p >= 0]
+    if not positions:
+        return text, False
+    return text[: min(positions)], True
+
+
+def _stopping_criteria(loaded: LoadedModel, prompt_length: int, stop: Sequence[str]) -> Any:
+    from transformers import StoppingCriteria
+
+    tokenizer = loaded.tokenizer
+    stops = tuple(s for s in stop if s)
+    # A new stop string can only be in the last few tokens (every token is at least one byte).
+    window = max((len(s.encode()) for s in stops), default=0) + 2
+
+    class _StopStrings(StoppingCriteria):
+        def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+            import torch
+
+            done = [
+                any(s in tokenizer.decode(row[prompt_length:][-window:], skip_special_tokens=True) for s in stops)
+                for row in input_ids
+            ]
+            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)  # type: ignore[return-value]
+
+    return _StopStrings()
+
+
+def _generation_config(loaded: LoadedModel, max_new_tokens: int) -> Any:
+    from transformers import GenerationConfig
+
+    tokenizer = loaded.tokenizer
+    defaults = getattr(loaded.model, "generation_config", None)
+    eos = getattr(defaults, "eos_token_id", None) if defaults is not None else None
+    return GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        num_beams=1,
+        eos_token_id=eos if eos is not None else tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+
+
+def _batches(requests: Sequence[GenerationRequest], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches; requests with the same image count go together (processors need that)."""
+    by_images: dict[int, list[int]] = {}
+    for index, request in enumerate(requests):
+        by_images.setdefault(len(request.images), []).append(index)
+    batches: list[list[int]] = []
+    for indices in by_images.values():
+        batches.extend(indices[i : i + batch_size] for i in range(0, len(indices), batch_size))
+    return batches
+
+
+def _validate(loaded: LoadedModel, requests: Sequence[GenerationRequest], max_new_tokens: int) -> None:
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+    for index, request in enumerate(requests):
+        _check_images(loaded, index, request)
+
+
+def generate_batch(
+    loaded: LoadedModel,
+    requests: Sequence[GenerationRequest],
+    *,
+    max_new_tokens: int,
+    stop: Sequence[str] = (),
+    batch_size: int = 8,
+    progress: Progress | None = None,
+) -> list[str]:
+    """Greedy-decode every request, in batches, and return the continuations in request order.
+
+    Args:
+        loaded: The model (view) to run.
+        requests: Prompts and their images.
+        max_new_tokens: Most tokens generated per request.
+        stop: Strings that end a sequence early; the returned text is cut *before* the first one.
+        batch_size: Requests per forward pass (left padded).
+        progress: Called as ``progress(done, total)`` after each batch.
+
+    Returns:
+        The continuation (prompt excluded) of each request, without special tokens.
+
+    Raises:
+        PromptTooLongError: a prompt plus ``max_new_tokens`` does not fit the context.
+        PromptError: image tokens and images do not match.
+    """
+    import torch
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    _validate(loaded, requests, max_new_tokens)
+    results: list[str | None] = [None] * len(requests)
+    config = _generation_config(loaded, max_new_tokens)
+    done = 0
+    for indices in _batches(requests, batch_size):
+        enc = _encode(loaded, [requests[i] for i in indices])
+        _check_length(loaded, indices, enc, max_new_tokens)
+        prompt_length = enc["input_ids"].shape[1]
+        extra: dict[str, Any] = {}
+        if stop:
+            from transformers import StoppingCriteriaList
+
+            extra["stopping_criteria"] = StoppingCriteriaList([_stopping_criteria(loaded, prompt_length, stop)])
+        with loaded.activated() as model, torch.inference_mode():
+            output = model.generate(**enc, generation_config=config, **extra)
+        for row, index in zip(output[:, prompt_length:], indices, strict=True):
+            text = loaded.tokenizer.decode(row, skip_special_tokens=True)
+            results[index] = _cut_at_stop(text, stop)[0]
+        done += len(indices)
+        if progress is not None:
+            progress(done, len(requests))
+    return [r if r is not None else "" for r in results]
+
+
+class GenerationStream:
+    """Text chunks of one streamed generation, as an iterator; :attr:`stop_reason` is set when it ends.
+
+    Iterate it to get chunks as the model produces them. Closing it early (or
+    setting the cancel event) stops the model at its next token.
+    """
+
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        request: GenerationRequest,
+        *,
+        max_new_tokens: int,
+        stop: Sequence[str],
+        cancel: threading.Event | None,
+        time_limit_s: float | None,
+    ) -> None:
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        _validate(loaded, [request], max_new_tokens)
+        self.text = ""
+        """Everything yielded so far."""
+        self.stop_reason: StopReason | None = None
+        """Why generation ended; None while it runs."""
+        self._stop = tuple(s for s in stop if s)
+        self._cancel = cancel if cancel is not None else threading.Event()
+        self._deadline = time.monotonic() + time_limit_s if time_limit_s is not None else math.inf
+        self._timed_out = False
+        self._error: BaseException | None = None
+        self._new_tokens = 0
+        self._eos = False
+        self._finished = False  # the streamer has delivered its end signal
+
+        enc = _encode(loaded, [request])
+        _check_length(loaded, [0], enc, max_new_tokens)
+        self._max_new_tokens = max_new_tokens
+        self._streamer = TextIteratorStreamer(loaded.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        stream = self
+
+        class _CancelOrDeadline(StoppingCriteria):
+            def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> bool:
+                stream._new_tokens += 1
+                if time.monotonic() > stream._deadline:
+                    stream._timed_out = True
+                    return True
+                return stream._cancel.is_set()
+
+        config = _generation_config(loaded, max_new_tokens)
+        eos_ids = config.eos_token_id if isinstance(config.eos_token_id, list) else [config.eos_token_id]
+
+        def run() -> None:
+            import torch
+
+            try:
+                with loaded.activated() as model, torch.inference_mode():
+                    out = model.generate(
+                        **enc,
+                        generation_config=config,
+                        streamer=self._streamer,
+                        stopping_criteria=StoppingCriteriaList([_CancelOrDeadline()]),
+                    )
+                self._eos = bool(out.shape[1] > enc["input_ids"].shape[1] and int(out[0, -1]) in eos_ids)
+            except BaseException as exc:  # re-raised in the consumer's thread
+                self._error = exc
+                self._streamer.end()
+
+        self._thread = threading.Thread(target=run, name=f"stream-{loaded.spec.name}", daemon=True)
+        self._thread.start()
+        self._chunks: Generator[str, None, None] = self._iterate()
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._chunks)
+
+    def close(self) -> None:
+        """Stop generating (if still running) and wait for the worker thread."""
+        self._cancel.set()
+        self._chunks.close()
+        self._drain()
+
+    def _drain(self) -> None:
+        if not self._finished:
+            for _ in self._streamer:
+                pass
+            self._finished = True
+        self._thread.join()
+
+    def _iterate(self) -> Generator[str, None, None]:
+        try:
+            for chunk in self._streamer:
+                if not chunk:
+                    continue
+                cut, hit = _cut_at_stop(self.text + chunk, self._stop)
+                new = cut[len(self.text) :]
+                if new:
+                    self.text = cut
+                    yield new
+                if hit:
+                    self.stop_reason = "stop_string"
+                    self._cancel.set()
+                    break
+            else:
+                self._finished = True
+        finally:
+            if self.stop_reason is None:
+                self._cancel.set()
+            self._drain()
+        if self._error is not None:
+            raise self._error
+        if self.stop_reason is None:
+            if self._timed_out:
+                self.stop_reason = "time_limit"
+            elif self._eos:
+                self.stop_reason = "eos"
+            elif self._new_tokens >= self._max_new_tokens:
+                self.stop_reason = "max_new_tokens"
+            else:
+                self.stop_reason = "cancelled"
+
+
+def stream_generate(
+    loaded: LoadedModel,
+    request: GenerationRequest,
+    *,
+    max_new_tokens: int,
+    stop: Sequence[str] = (),
+    cancel: threading.Event | None = None,
+    time_limit_s: float | None = None,
+) -> GenerationStream:
+    """Greedy generation streamed as text chunks, for the UI.
+
+    Args:
+        loaded: The model (view) to run.
+        request: The prompt and its images.
+        max_new_tokens: Most tokens generated.
+        stop: Strings that end generation; text is cut before the first one.
+        cancel: Set it from any thread to stop at the next token.
+        time_limit_s: Wall-clock limit in seconds; generation stops at the first token after it.
+
+    Returns:
+        An iterator of text chunks (the continuation only) whose ``stop_reason`` says why it ended.
+    """
+    return GenerationStream(
+        loaded, request, max_new_tokens=max_new_tokens, stop=stop, cancel=cancel, time_limit_s=time_limit_s
+    )
+
+
+def _candidate_token_ids(loaded: LoadedModel, prompt: str, candidates: Sequence[str]) -> list[list[int]]:
+    """Token ids that begin each candidate right after ``prompt``, with and without a leading space."""
+    tokenizer = loaded.tokenizer
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    result: list[list[int]] = []
+    for candidate in candidates:
+        found: set[int] = set()
+        for variant in {candidate, " " + candidate.lstrip()}:
+            full = tokenizer(prompt + variant, add_special_tokens=False)["input_ids"]
+            if full[: len(prompt_ids)] == prompt_ids and len(full) > len(prompt_ids):
+                found.add(int(full[len(prompt_ids)]))
+            else:  # the candidate merged with the prompt's last token: fall back to its own first token
+                own = tokenizer(variant, add_special_tokens=False)["input_ids"]
+                if own:
+                    found.add(int(own[0]))
+        if not found:
+            raise ValueError(f"candidate {candidate!r} encodes to no tokens")
+        result.append(sorted(found))
+    # A spelling whose first token is shared (e.g. a bare space token before "A" and "B") tells nothing apart: drop it.
+    owners: dict[int, set[str]] = {}
+    for candidate, ids in zip(candidates, result, strict=True):
+        for token in ids:
+            owners.setdefault(token, set()).add(candidate)
+    distinct = [[t for t in ids if len(owners[t]) == 1] for ids in result]
+    for candidate, ids in zip(candidates, distinct, strict=True):
+        if not ids:
+            raise ValueError(
+                f"candidate {candidate!r} starts with the same token as another candidate; scoring compares "
+                "first tokens, so use candidates that differ in their first token"
+            )
+    return distinct
+
+
+def score_candidates(
+    loaded: LoadedModel,
+    requests: Sequence[GenerationRequest],
+    candidates: Sequence[str] = ("A", "B", "C", "D"),
+    *,
+    batch_size: int = 8,
+    progress: Progress | None = None,
+) -> list[dict[str, float]]:
+    """Next-token log-probabilities of each candidate after each prompt (one forward pass per batch).
+
+    A candidate's score is the log of the total probability of the tokens that
+    begin it right after the prompt, spelled with or without a leading space
+    ("B" and " B" are both ways to answer "ASSISTANT:"). Log-probabilities are
+    over the whole vocabulary; normalise over the candidates to compare them.
+
+    Raises:
+        ValueError: two candidates begin with the same token.
+        PromptTooLongError: a prompt does not fit the context (plus one token).
+    """
+    import torch
+
+    if not candidates:
+        raise ValueError("score_candidates needs at least one candidate")
+    _validate(loaded, requests, 1)
+    scores: list[dict[str, float] | None] = [None] * len(requests)
+    done = 0
+    for indices in _batches(requests, batch_size):
+        batch = [requests[i] for i in indices]
+        enc = _encode(loaded, batch)
+        _check_length(loaded, indices, enc, 1)
+        with loaded.activated() as model, torch.inference_mode():
+            logits = model(**enc).logits[:, -1, :].float()
+        logprobs = torch.log_softmax(logits, dim=-1)
+        for row, index, request in zip(logprobs, indices, batch, strict=True):
+            token_ids = _candidate_token_ids(loaded, request.prompt, candidates)
+            scores[index] = {
+                candidate: float(torch.logsumexp(row[ids], dim=0))
+                for candidate, ids in zip(candidates, token_ids, strict=True)
+            }
+        done += len(indices)
+        if progress is not None:
+            progress(done, len(requests))
+    return [s if s is not None else {} for s in scores]
