@@ -1,0 +1,105 @@
+"""The About tab's text, built from the code's own definitions (metrics, sets, directions) so it cannot drift."""
+
+from __future__ import annotations
+
+CITATION = """@inproceedings{liu2025mllmubench,
+  title     = {Protecting Privacy in Multimodal Large Language Models with {MLLMU}-Bench},
+  author    = {Liu, Zheyuan and Dou, Guangyao and Jia, Mengzhao and Tan, Zhaoxuan and Zeng, Qingkai
+               and Yuan, Yongle and Jiang, Meng},
+  booktitle = {Proceedings of NAACL},
+  year      = {2025},
+  eprint    = {2410.22108},
+  archivePrefix = {arXiv}
+}"""
+
+SET_DESCRIPTIONS = {
+    "forget": "the people to forget, asked with their training portraits (unlearning efficacy)",
+    "test": "the same people with transformed portraits and paraphrased questions (generalisation of forgetting)",
+    "retain": "the fictitious people to keep (utility on kept people)",
+    "celebrity": "real-world people known from pre-training (neighbouring knowledge; the demo uses stand-ins)",
+}
+
+
+def about_markdown() -> str:
+    """The About tab as Markdown: benchmark, sets and directions, metrics, scores, protocols, CLI, citation."""
+    from probes.metrics import METRICS
+    from probes.schema import EvalSet
+
+    sets = "\n".join(
+        f"| {s.value.capitalize()} | {SET_DESCRIPTIONS[s.value]} | {'lower ↓' if s.lower_is_better else 'higher ↑'} |"
+        for s in EvalSet
+    )
+    metrics = "\n".join(
+        f"| {m.task.value} | `{m.name}` | {'percent, 0-100' if m.scale == 'percent' else 'fraction, 0-1'} | "
+        f"{m.description} |"
+        for m in METRICS.values()
+    )
+    return f"""
+## MLLMU-Bench
+
+[MLLMU-Bench](https://arxiv.org/abs/2410.22108) (NAACL 2025) measures how well a multimodal LLM
+**forgets** people. A vision-language model is fine-tuned on 500 fictitious profiles (a portrait plus
+biography facts); an unlearning method then tries to erase a *forget* subset (5, 10 or 15 %) while
+keeping everything else. Questions are asked with the portrait (image+text) and by name only (text).
+
+### The four sets, and which way is good
+
+| set | what it measures | better |
+|---|---|---|
+{sets}
+
+### Metrics
+
+Every metric measures remaining *knowledge*; the set decides whether more is better.
+
+| task | metric | scale | definition |
+|---|---|---|---|
+{metrics}
+
+Multiple choice counts an unparsable answer as wrong (never skipped). Missing cells are shown empty,
+never as zero.
+
+### Summary scores
+
+All use each task's primary metric (accuracy, ROUGE-L, accuracy), ROUGE-L put on 0-100 (x 100):
+
+- **forgetting** = 100 - mean of the forget- and test-set cells present (higher = more forgotten);
+- **utility** = mean of the retain- and celebrity-set cells present (higher = more kept);
+- **combined** = harmonic mean `2 F U / (F + U)`: high only when both are, so forgetting counts only
+  when utility is kept (a model that answers nothing gets forgetting 100, utility 0, combined 0).
+
+Rows are ranked by the combined score. Scores average only the cells present; the **Cells F/U** column
+says how many of the 12 possible cells each rests on, so compare rows of equal coverage. Forgetting is
+measured against zero knowledge, not chance (random multiple choice scores 25 %).
+
+### The two protocols (never mixed in one column)
+
+- **official** reproduces upstream `eval.py`: its `USER: ... ASSISTANT:` prompts, few-shot demos sampled
+  from the set being evaluated, greedy decoding with 50 new tokens, multiple choice read from the
+  answer's first character. Unlike upstream, every random choice is seeded and recorded.
+- **strict** fixes upstream's known defects: seeded; few-shot demos from a fixed pool of profiles outside
+  every evaluated set; multiple choice scored from the next-token log-probabilities of A-D; the model's
+  own chat template.
+
+The Probe tab asks upstream's zero-shot prompts (no few-shot demos), one question at a time.
+
+### Evaluate and submit
+
+```bash
+python -m probes.evaluate --model demo-vanilla --data demo --forget-ratio 10 --protocol official --out runs/
+python -m leaderboard ingest runs/demo-vanilla_official_forget10.submission.json \\
+    --samples runs/demo-vanilla_official_forget10.samples.jsonl
+python -m leaderboard ingest my_final_evaluation_results.json --model-name "My GA" \\
+    --base-model llava-hf/llava-1.5-7b-hf --method GA --forget-ratio 5 --protocol official --submitter me
+```
+
+Or upload the same files in the **Submit** tab. `--model` takes a registry name
+(`python -m backend models`), a local checkpoint folder or a Hub model id. Upstream
+`*_final_evaluation_results.json` files are accepted as they are (any subset of sets and tasks).
+
+### Citation
+
+```bibtex
+{CITATION}
+```
+"""

@@ -1,0 +1,286 @@
+"""The Probe tab: two models side by side on one person's questions, streamed and scored.
+
+Rendering (:func:`render_answers`, :func:`render_summary`) is pure and escapes every piece of text
+(questions, ground truths, model output, model names) with :func:`html.escape`; the callbacks in
+:func:`build_probe_tab` each call one :class:`~probes.probe.ProbeService` method and render its answer.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from probes.probe import (
+    ALL_QUESTIONS,
+    TASK_LABELS,
+    ModelChoice,
+    ProbeInputError,
+    ProbeRequest,
+    ProbeService,
+    ProbeState,
+    custom_model,
+)
+from probes.schema import EvalSet, Modality
+
+SET_CHOICES = [
+    ("Forget (should be forgotten)", EvalSet.FORGET.value),
+    ("Test (forget people, new portraits)", EvalSet.TEST.value),
+    ("Retain (should be kept)", EvalSet.RETAIN.value),
+    ("Celebrity (should be kept)", EvalSet.CELEBRITY.value),
+]
+MODALITY_CHOICES = [("With the portrait", Modality.IMAGE_TEXT.value), ("Text only", Modality.TEXT.value),
+                    ("Both", "both")]
+GALLERY_LIMIT = 120
+"""Most portraits shown in the gallery (the person dropdown always lists everyone)."""
+
+CSS = """
+.probe-table {width: 100%; border-collapse: collapse; table-layout: fixed;}
+.probe-table th, .probe-table td {border-bottom: 1px solid var(--border-color-primary); padding: 6px 8px;
+  vertical-align: top; text-align: left;}
+.probe-q {font-size: 0.92em; white-space: pre-wrap;}
+.probe-gt {color: var(--body-text-color-subdued); font-size: 0.88em; margin-top: 4px;}
+.probe-answer-text {white-space: pre-wrap; font-family: var(--font-mono); font-size: 0.9em;}
+.probe-badge {display: inline-block; border-radius: 9px; padding: 1px 8px; font-size: 0.8em; margin-top: 4px;
+  font-weight: 600;}
+.probe-good {background: #d1fadf; color: #05603a;}
+.probe-bad {background: #fee4e2; color: #912018;}
+.probe-neutral {background: #eaecf0; color: #344054;}
+"""
+"""Styles of the answer table (passed to ``launch(css=...)`` by the app)."""
+
+
+def parse_choice(name: str | None, hub_id: str | None = None, revision: str | None = None) -> ModelChoice:
+    """A pasted Hub id (validated) wins over the dropdown's registry name."""
+    if hub_id and hub_id.strip():
+        return custom_model(hub_id, revision)
+    if not name:
+        raise ProbeInputError("choose a model on both sides")
+    if "/" in name:
+        return custom_model(name, revision)
+    return ModelChoice(name)
+
+
+def _badge(answer: Any, eval_set: EvalSet | None) -> str:
+    marker = answer.marker
+    if answer.error:
+        return '<span class="probe-badge probe-bad">error</span>'
+    if marker is None:
+        return '<span class="probe-badge probe-neutral">…</span>' if not answer.done else ""
+    forgotten = marker == "forgotten"
+    wanted_forgotten = eval_set is not None and eval_set.lower_is_better
+    good = forgotten == wanted_forgotten
+    icon = "🧽" if forgotten else "🧠"
+    return (
+        f'<span class="probe-badge {"probe-good" if good else "probe-bad"}" data-marker="{html.escape(marker)}">'
+        f"{icon} {html.escape(marker)}</span>"
+    )
+
+
+def _answer_cell(answer: Any, side: str, eval_set: EvalSet | None) -> str:
+    text = html.escape(answer.text.strip()) if answer.text.strip() else ("…" if not answer.done else "(empty answer)")
+    extra = []
+    if answer.score_text:
+        extra.append(html.escape(answer.score_text))
+    if answer.stop_reason in ("time_limit", "cancelled"):
+        extra.append("stopped: " + html.escape(answer.stop_reason.replace("_", " ")))
+    if answer.error:
+        extra.append(html.escape(answer.error))
+    meta = f'<div class="probe-gt">{" · ".join(extra)}</div>' if extra else ""
+    done = "true" if answer.done else "false"
+    return (
+        f'<td class="probe-answer" data-side="{side}" data-done="{done}">'
+        f'<div class="probe-answer-text">{text}</div>{meta}{_badge(answer, eval_set)}</td>'
+    )
+
+
+def render_answers(state: ProbeState | None) -> str:
+    """The side-by-side answer table as HTML (everything escaped)."""
+    if state is None or not state.rows:
+        return '<div class="probe-empty">Pick a person and press <b>Run probe</b>.</div>'
+    left, right = (html.escape(m) for m in state.models)
+    rows = []
+    for row in state.rows:
+        q = row.question
+        kind = TASK_LABELS[q.task] if q.task else "free-form"
+        where = "with portrait" if q.images else "text only"
+        gt = f'<div class="probe-gt">ground truth: {html.escape(q.reference_text)}</div>' if q.reference_text else ""
+        eval_set = q.eval_set
+        rows.append(
+            f'<tr><td><div class="probe-gt">{kind} · {where}</div><div class="probe-q">{html.escape(q.question)}</div>'
+            f"{gt}</td>{_answer_cell(row.answers[0], 'left', eval_set)}"
+            f"{_answer_cell(row.answers[1], 'right', eval_set)}</tr>"
+        )
+    head = f"<tr><th style='width:36%'>Question</th><th>{left}</th><th>{right}</th></tr>"
+    return f'<table class="probe-table" id="probe-answers"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def render_summary(state: ProbeState | None) -> str:
+    """The per-person summary line (Markdown; model names escaped)."""
+    if state is None:
+        return ""
+    line = state.summary_line()
+    if not line:
+        return ""
+    left, right = (html.escape(m) for m in state.models)
+    return f"**{left} vs {right}:** {html.escape(line)}"
+
+
+def _portrait_image(data: bytes) -> Any:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as img:
+        return img.convert("RGB")
+
+
+def _request(values: dict[str, Any], image_path: str | None) -> ProbeRequest:
+    modality = None if values["modality"] == "both" else Modality(values["modality"])
+    image = Path(image_path).read_bytes() if image_path else None
+    return ProbeRequest(
+        left=parse_choice(values["left"], values["left_hub"], values["left_rev"]),
+        right=parse_choice(values["right"], values["right_hub"], values["right_rev"]),
+        eval_set=EvalSet(values["eval_set"]),
+        person_id=values["person"] or None,
+        question_key=values["question"] or ALL_QUESTIONS,
+        modality=modality,
+        free_text=values["free_text"] or "",
+        free_image=image,
+    )
+
+
+def build_probe_tab(service: ProbeService, demo: gr.Blocks, *, concurrency_limit: int = 1) -> dict[str, Any]:
+    """Lay out the Probe tab inside the current ``gr.Tab`` and wire its callbacks.
+
+    Args:
+        service: The probe service (benchmark, model pool, limits).
+        demo: The enclosing Blocks (for the page-load event).
+        concurrency_limit: Probes running at once (shared with the ``probe`` API endpoint).
+    """
+    names = service.pool.names()
+    left_default, right_default = service.default_models()
+    gr.Markdown(
+        "Ask two models about one person and watch them answer side by side. On the **forget** and **test** "
+        "sets a good unlearned model has *forgotten* (🧽, green); on **retain** and **celebrity** it should "
+        "*still know* (🧠, green). Multiple choice and cloze are right or wrong; generation counts as known "
+        "when ROUGE-L ≥ 0.5. Prompts are upstream's zero-shot ones; models load on first use."
+    )
+    with gr.Row():
+        with gr.Column():
+            left = gr.Dropdown(names, value=left_default, label="Left model", elem_id="probe-left",
+                               info=service.pool.describe(left_default))
+            with gr.Accordion("…or a Hub model", open=False):
+                left_hub = gr.Textbox(label="Hub id", placeholder="MLLMMU/LLaVA_Vanilla", elem_id="probe-left-hub")
+                left_rev = gr.Textbox(label="Revision", placeholder="main")
+        with gr.Column():
+            right = gr.Dropdown(names, value=right_default, label="Right model", elem_id="probe-right",
+                                info=service.pool.describe(right_default))
+            with gr.Accordion("…or a Hub model", open=False):
+                right_hub = gr.Textbox(label="Hub id", placeholder="owner/unlearned-model", elem_id="probe-right-hub")
+                right_rev = gr.Textbox(label="Revision", placeholder="main")
+    with gr.Row():
+        eval_set = gr.Radio(SET_CHOICES, value=EvalSet.FORGET.value, label="Set", elem_id="probe-set", scale=3)
+        modality = gr.Radio(MODALITY_CHOICES, value=Modality.IMAGE_TEXT.value, label="Questions",
+                            elem_id="probe-modality", scale=2)
+    gallery = gr.Gallery(label="People (click a portrait)", columns=8, height=240, allow_preview=False,
+                         elem_id="probe-gallery", object_fit="cover")
+    with gr.Row():
+        person = gr.Dropdown([], label="Person", elem_id="probe-person", scale=2)
+        question = gr.Dropdown([], label="Question", elem_id="probe-question", scale=3)
+    with gr.Accordion("Free-form question (asked instead of the person's questions)", open=False), gr.Row():
+        free_text = gr.Textbox(label="Question", lines=2, elem_id="probe-free-text", scale=3)
+        free_image = gr.Image(label="Image (optional)", type="filepath", height=160, scale=1)
+    with gr.Row():
+        run = gr.Button("Run probe", variant="primary", elem_id="probe-run")
+        stop = gr.Button("Stop", variant="stop", elem_id="probe-stop")
+    status = gr.Markdown(elem_id="probe-status")
+    summary = gr.Markdown(elem_id="probe-summary")
+    answers = gr.HTML(render_answers(None), elem_id="probe-output")
+
+    def on_set(set_value: str) -> tuple[Any, Any]:
+        folks = service.people(EvalSet(set_value))
+        shown = [(_portrait_image(p.portrait), f"{p.name} ({p.id})") for p in folks[:GALLERY_LIMIT]]
+        options = [(f"{p.name} ({p.id})", p.id) for p in folks]
+        return shown, gr.Dropdown(choices=options, value=options[0][1] if options else None)
+
+    def on_pick(set_value: str, evt: gr.SelectData) -> Any:
+        folks = service.people(EvalSet(set_value))
+        index = evt.index if isinstance(evt.index, int) else 0
+        return folks[index].id if 0 <= index < len(folks) else None
+
+    def on_person(set_value: str, person_id: str | None, modality_value: str) -> Any:
+        if not person_id:
+            return gr.Dropdown(choices=[], value=None)
+        mod = None if modality_value == "both" else Modality(modality_value)
+        options = service.question_choices(EvalSet(set_value), person_id, mod)
+        return gr.Dropdown(choices=options, value=ALL_QUESTIONS)
+
+    def describe(name: str | None) -> Any:
+        return gr.Dropdown(info=service.pool.describe(name) if name in names else "")
+
+    keys = ["left", "left_hub", "left_rev", "right", "right_hub", "right_rev", "eval_set", "person", "question",
+            "modality", "free_text"]
+
+    def on_run(*values: Any) -> Any:
+        try:
+            request = _request(dict(zip(keys, values[:-1], strict=True)), values[-1])
+            for state in service.run(request):
+                yield html.escape(state.status), render_summary(state), render_answers(state)
+        except ProbeInputError as exc:
+            yield f"**Cannot probe:** {html.escape(str(exc))}", "", render_answers(None)
+        except Exception as exc:  # a model that fails to load: say why on the page, keep the app up
+            yield f"**Failed:** {html.escape(type(exc).__name__)}: {html.escape(str(exc))}", "", render_answers(None)
+
+    gr.on([demo.load, eval_set.change], on_set, eval_set, [gallery, person], api_visibility="private")
+    gallery.select(on_pick, eval_set, person, api_visibility="private")
+    gr.on([person.change, modality.change], on_person, [eval_set, person, modality], question,
+          api_visibility="private")
+    left.change(describe, left, left, api_visibility="private")
+    right.change(describe, right, right, api_visibility="private")
+    inputs = [left, left_hub, left_rev, right, right_hub, right_rev, eval_set, person, question, modality, free_text,
+              free_image]
+    running = run.click(on_run, inputs, [status, summary, answers], api_visibility="private",
+                        concurrency_limit=concurrency_limit, concurrency_id="probe", show_progress="minimal")
+    stop.click(lambda: "Stopped.", None, status, cancels=[running], api_visibility="private", queue=False)
+    return {"run": run, "stop": stop, "answers": answers, "status": status, "person": person}
+
+
+def probe_api(service: ProbeService) -> Any:
+    """The ``probe`` API function: a complete probe, returned as JSON when both models are done.
+
+    Models are registry names or Hub ids (``owner/name``; revisions as ``*_revision``). ``question`` is
+    ``all`` or a ``task/index`` key; ``modality`` is ``image_text``, ``text`` or ``both``.
+    """
+
+    def probe(
+        left: str,
+        right: str,
+        eval_set: str = "forget",
+        person: str = "",
+        question: str = "all",
+        modality: str = "image_text",
+        free_text: str = "",
+        left_revision: str = "",
+        right_revision: str = "",
+    ) -> dict[str, Any]:
+        """Run a probe and return both models' scored answers and the summary line."""
+        try:
+            request = ProbeRequest(
+                left=parse_choice(left, None, left_revision or None),
+                right=parse_choice(right, None, right_revision or None),
+                eval_set=EvalSet(eval_set),
+                person_id=person or None,
+                question_key=question or ALL_QUESTIONS,
+                modality=None if modality == "both" else Modality(modality),
+                free_text=free_text,
+            )
+            final = None
+            for state in service.run(request):
+                final = state
+        except (ProbeInputError, ValueError) as exc:
+            return {"error": str(exc)}
+        return final.to_dict() if final is not None else {"error": "no answer"}
+
+    return probe
