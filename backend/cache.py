@@ -285,7 +285,7 @@ def load_pair(
     shared = _pair_of(left, right)
     if shared is not None:
         adapter_spec, adapter_on_right = shared
-        base_spec = right if adapter_on_right else left
+        base_spec = left if adapter_on_right else right
         adapter = load_model(adapter_spec, quantize=quantize, device=device, registry=registry, base=base_spec)
         base = adapter.base_view()
         return ModelPair(base, adapter, True) if adapter_on_right else ModelPair(adapter, base, True)

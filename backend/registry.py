@@ -106,18 +106,20 @@ class ModelSpec(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> Self:
         if not _NAME.match(self.name):
-            raise ValueError(f"name {self.name!r} must be 1-64 letters, digits, '.', '_' or '-'")
+            raise ValueError(f"field 'name': {self.name!r} must be 1-64 letters, digits, '.', '_' or '-'")
         if (self.repo_id is None) == (self.path is None):
-            raise ValueError("give exactly one of repo_id (a Hub repository) or path (a local folder)")
+            raise ValueError("fields 'repo_id'/'path': give exactly one (a Hub repository or a local folder)")
         if self.repo_id is not None:
             if not _REPO_ID.match(self.repo_id):
-                raise ValueError(f"repo_id {self.repo_id!r} must look like 'owner/name'")
+                raise ValueError(f"field 'repo_id': {self.repo_id!r} must look like 'owner/name'")
             if not self.revision:
-                raise ValueError("revision is required for a Hub model (a commit sha, or 'main' to follow the branch)")
+                raise ValueError(
+                    "field 'revision': required for a Hub model (a commit sha, or 'main' to follow the branch)"
+                )
         if self.kind is ModelKind.ADAPTER and not self.base:
-            raise ValueError("an adapter needs base: the registry name of the model it applies to")
+            raise ValueError("field 'base': an adapter needs base, the registry name of the model it applies to")
         if self.forget_ratio is not None and self.forget_ratio not in (5, 10, 15):
-            raise ValueError(f"forget_ratio must be 5, 10 or 15, got {self.forget_ratio}")
+            raise ValueError(f"field 'forget_ratio': must be 5, 10 or 15, got {self.forget_ratio}")
         return self
 
     @property

@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+from PIL import Image
+
+from backend.generation import (
+    ChatMessage,
+    GenerationRequest,
+    PromptError,
+    PromptTooLongError,
+    chat_prompt,
+    chat_request,
+    generate_batch,
+    score_candidates,
+    stream_generate,
+)
+
+
+def _image(color: tuple[int, int, int], size: tuple[int, int] = (48, 64)) -> Image.Image:
+    img = Image.new("RGB", size, color)
+    img.paste((255 - color[0], 40, 200), (8, 8, 30, 40))
+    return img
+
+
+def _requests() -> list[GenerationRequest]:
+    red, blue = _image((220, 30, 30)), _image((20, 40, 230), (128, 128))
+    return [
+        GenerationRequest("USER: <image>\nWhat is this person's occupation?\nASSISTANT:", (red,)),
+        GenerationRequest("USER: Where was Wren Quintero born?\nASSISTANT:"),
+        GenerationRequest("USER: <image>\nWhich city was this person born in?\nASSISTANT:", (blue,)),
+        GenerationRequest("USER: Hi\nASSISTANT:"),
+        GenerationRequest(
+            "USER: What hobby is Kestrel Okonkwo known for? Answer the question based on your trained knowledge "
+            "in one sentence in ENGLISH.\nASSISTANT:"
+        ),
+        GenerationRequest(
+            "USER: <image>\nQuestion: Who?\nCorrect Answer: A\nUSER: <image>\nWho?\nASSISTANT:", (red, blue)
+        ),
+    ]
+
+
+@pytest.mark.parametrize("model_fixture", ["fp32_model", "nf4_model"])
+def test_batched_equals_one_at_a_time(model_fixture: str, request: pytest.FixtureRequest) -> None:
+    loaded = request.getfixturevalue(model_fixture)
+    requests = _requests()
+    progress: list[tuple[int, int]] = []
+    batched = generate_batch(
+        loaded, requests, max_new_tokens=10, batch_size=4, progress=lambda d, t: progress.append((d, t))
+    )
+    single = [generate_batch(loaded, [r], max_new_tokens=10)[0] for r in requests]
+    assert batched == single
+    assert len(set(batched)) == len(batched)  # the prompts (and images) really change the answers
+    assert progress[-1] == (6, 6) and len(progress) >= 2
+    assert not any("ASSISTANT" in text or "<image>" in text for text in batched)  # continuation only
+
+
+def test_images_change_the_answer(fp32_model) -> None:  # type: ignore[no-untyped-def]
+    prompt = "USER: <image>\nWho is this?\nASSISTANT:"
+    answers = generate_batch(
+        fp32_model,
+        [GenerationRequest(prompt, (_image((250, 250, 0)),)), GenerationRequest(prompt, (_image((0, 0, 40)),))],
+        max_new_tokens=8,
+    )
+    assert answers[0] != answers[1]
+
+
+def test_stop_strings_cut_before_the_first_occurrence(fp32_model) -> None:  # type: ignore[no-untyped-def]
+    requests = _requests()[:3]
+    full = generate_batch(fp32_model, requests, max_new_tokens=24)
+    target = full[1]
+    stop = target[len(target) // 2 : len(target) // 2 + 3]
+    assert stop and stop in target
+    cut = generate_batch(fp32_model, requests, max_new_tokens=24, stop=[stop, "zzzz-never"])
+    for whole, part in zip(full, cut, strict=True):
+        index = whole.find(stop)
+        assert part == (whole[:index] if index >= 0 else whole)
+    assert cut[1] == target[: target.find(stop)]
+
+
+def test_stream_matches_batch_and_reports_why_it_ended(fp32_model) -> None:  # type: ignore[no-untyped-def]
+    request = _requests()[0]
+    expected = generate_batch(fp32_model, [request], max_new_tokens=12)[0]
+    stream = stream_generate(fp32_model, request, max_new_tokens=12)
+    chunks = list(stream)
+    assert "".join(chunks) == expected == stream.text
+    assert len(chunks) > 1 and stream.stop_reason in ("max_new_tokens", "eos")
+    stop = expected[3:6]
+    stopped = stream_generate(fp32_model, request, max_new_tokens=12, stop=[stop])
+    assert "".join(stopped) == expected[: expected.find(stop)] and stopped.stop_reason == "stop_string"
+
+
+def test_stream_can_be_cancelled_and_times_out(fp32_model) -> None:  # type: ignore[no-untyped-def]
+    request = _requests()[1]
+    cancel = threading.Event()
+    stream = stream_generate(fp32_model, request, max_new_tokens=400, cancel=cancel)
+    first = next(stream)
+    cancel.set()
+    rest = list(stream)
+    assert stream.stop_reason == "cancelled"
+    tokens = len(fp32_model.tokenizer(first + "".join(rest), add_special_tokens=False)["input_ids"])
+    assert tokens < 100
+    timed = stream_generate(fp32_model, request, max_new_tokens=400, time_limit_s=0.0)
+    list(timed)
+    assert timed.stop_reason == "time_limit"
+    # closing a stream early stops its worker and releases the model
+    closing = stream_generate(fp32_model, request, max_new_tokens=400)
+    next(closing)
+    closing.close()
+    assert not closing._thread.is_alive()
+    assert fp32_model.lock.acquire(timeout=5)
+    fp32_model.lock.release()
+
+
+def test_score_candidates_matches_the_logits(fp32_model) -> None:  # type: ignore[no-untyped-def]
+    requests = _requests()
+    batched = score_candidates(fp32_model, requests, batch_size=4)
+    single = [score_candidates(fp32_model, [r])[0] for r in requests]
+    for a, b in zip(batched, single, strict=True):
+        assert a.keys() == {"A", "B", "C", "D"}
+        assert all(abs(a[k] - b[k]) < 1e-4 for k in a)
+    # Against a plain forward pass: log-sum-exp over the tokens that can begin each letter.
+    tok = fp32_model.tokenizer
+    enc = fp32_model.processor(text=[requests[1].prompt], return_tensors="pt")
+    with torch.inference_mode():
+        logprobs = torch.log_softmax(fp32_model.model(**enc).logits[0, -1].float(), dim=-1)
+    for letter in "ABCD":
+        ids = {tok.convert_tokens_to_ids(letter), tok.convert_tokens_to_ids("Ġ" + letter)} - {tok.unk_token_id, None}
+        ids = {i for i in ids if tok.convert_ids_to_tokens(i) in (letter, "Ġ" + letter)}
+        expected = torch.logsumexp(logprobs[sorted(ids)], dim=0)
+        assert abs(batched[1][letter] - float(expected)) < 1e-4
+
+
+def test_score_candidates_rejects_ambiguous_candidates(fp32_model) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match="same token"):
+        score_candidates(fp32_model, _requests()[:1], candidates=("Wren", "Wren Quintero"))
+
+
+def test_prompt_longer_than_the_context(fp32_model) -> None:  # type: ignore[no-untyped-def]
+    long = GenerationRequest("USER: " + "Painting Sailing " * 1100 + "\nASSISTANT:")
+    with pytest.raises(PromptTooLongError, match=r"request 1: the prompt is \d+ tokens .* context of 2048 tokens"):
+        generate_batch(fp32_model, [_requests()[1], long], max_new_tokens=5)
+    with pytest.raises(PromptTooLongError):
+        score_candidates(fp32_model, [long])
+    with pytest.raises(PromptTooLongError):
+        stream_generate(fp32_model, long, max_new_tokens=5)
+
+
+def test_image_count_must_match_image_tokens(fp32_model) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(PromptError, match=r"request 0: the prompt has 1 <image> token\(s\) but 0 image\(s\)"):
+        generate_batch(fp32_model, [GenerationRequest("USER: <image>\nWho?\nASSISTANT:")], max_new_tokens=3)
+    with pytest.raises(PromptError, match="has 0 <image>"):
+        score_candidates(fp32_model, [GenerationRequest("USER: Who?\nASSISTANT:", (_image((1, 2, 3)),))])
+
+
+def test_chat_template_mode(fp32_model) -> None:  # type: ignore[no-untyped-def]
+    messages = [
+        ChatMessage("system", "Answer briefly."),
+        ChatMessage("user", "Who is this?", images=1),
+        ChatMessage("assistant", "A cartographer."),
+        ChatMessage("user", "Where was she born?"),
+    ]
+    prompt = chat_prompt(fp32_model, messages)
+    assert prompt == (
+        "Answer briefly.\nUSER: <image>\nWho is this?\nASSISTANT: A cartographer.</s>\n"
+        "USER: Where was she born?\nASSISTANT:"
+    )
+    request = chat_request(fp32_model, "Who is this?", [_image((9, 9, 9))])
+    assert request.prompt == "USER: <image>\nWho is this?\nASSISTANT:" and len(request.images) == 1
+    assert generate_batch(fp32_model, [request], max_new_tokens=4)[0]
