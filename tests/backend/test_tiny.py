@@ -91,3 +91,15 @@ def test_cli_build_tiny_with_corpus_file(tmp_path: Path) -> None:
     assert (tmp_path / "m" / "model.safetensors").is_file()
     assert json.loads((tmp_path / "m" / "tiny_build.json").read_text())["seed"] == 3
     assert "wrote tiny LLaVA model" in lines[0]
+
+
+def test_committed_demo_base_is_what_build_tiny_makes(tmp_path: Path) -> None:
+    """backend/demo_models/demo-base must be rebuilt when the demo benchmark's text changes."""
+    from backend.registry import REPO_ROOT
+
+    committed = REPO_ROOT / "backend" / "demo_models" / "demo-base"
+    fresh = main(["build-tiny", "--out", str(tmp_path / "demo-base")], out=lambda _: None)
+    assert fresh == 0
+    rebuilt, shipped = _digests(tmp_path / "demo-base"), _digests(committed)
+    stale = sorted(name for name in rebuilt if rebuilt[name] != shipped.get(name))
+    assert not stale, f"{stale} differ: run `python -m backend build-tiny --out {committed.relative_to(REPO_ROOT)}`"
