@@ -23,8 +23,8 @@ import pandas as pd
 from leaderboard.errors import DuplicateSubmission, LeaderboardError, RateLimited, SubmissionNotFound, ValidationFailed
 from leaderboard.schema import Unit
 from leaderboard.store import Status
+from leaderboard.tab import md
 from leaderboard.table import MODALITY_LABELS, SET_LABELS, TASK_LABELS
-from leaderboard.text import escape_markdown
 
 if TYPE_CHECKING:
     from leaderboard.ingest import ParsedUpload
@@ -81,13 +81,13 @@ def metadata_from_form(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def _field_label(field: str) -> str:
     name = field.removeprefix("metadata.")
-    return f"{FORM_FIELDS[name]} (`{field}`)" if name in FORM_FIELDS else f"`{escape_markdown(field)}`"
+    return f"{FORM_FIELDS[name]} (`{field}`)" if name in FORM_FIELDS else f"`{md(field)}`"
 
 
 def issues_markdown(exc: ValidationFailed) -> str:
     """Every validation issue as a Markdown list item naming its field (messages escaped)."""
     lines = [f"**Not accepted: {len(exc.issues)} problem(s); nothing was stored.**", ""]
-    lines += [f"- {_field_label(i.field)}: {escape_markdown(i.message)}" for i in exc.issues]
+    lines += [f"- {_field_label(i.field)}: {md(i.message)}" for i in exc.issues]
     return "\n".join(lines)
 
 
@@ -124,7 +124,7 @@ def _read(path: str | Path | None) -> tuple[bytes | None, str | None]:
 def _failure(exc: LeaderboardError) -> UploadOutcome:
     if isinstance(exc, ValidationFailed):
         return UploadOutcome(False, issues_markdown(exc), _empty())
-    return UploadOutcome(False, f"**Not accepted:** {escape_markdown(exc)}", _empty())
+    return UploadOutcome(False, f"**Not accepted:** {md(exc)}", _empty())
 
 
 def preview_upload(
@@ -149,10 +149,10 @@ def preview_upload(
     meta = upload.submission.metadata
     lines = [
         f"**Valid.** {len(upload.submission.cells)} cell(s) read from the {upload.source_format.value} file "
-        f"for **{escape_markdown(meta.model_name)}** ({escape_markdown(meta.method)}, forget {meta.forget_ratio} %, "
+        f"for **{md(meta.model_name)}** ({md(meta.method)}, forget {meta.forget_ratio} %, "
         f"{meta.protocol.value} protocol). Check them below, then confirm.",
     ]
-    lines += [f"- note: {escape_markdown(w)}" for w in upload.warnings]
+    lines += [f"- note: {md(w)}" for w in upload.warnings]
     return UploadOutcome(True, "\n".join(lines), cells_frame(upload))
 
 
@@ -199,14 +199,14 @@ def pending_frame(board: Leaderboard) -> pd.DataFrame:
         rows.append(
             {
                 "ID": s.id,
-                "Model": escape_markdown(meta.model_name),
-                "Method": escape_markdown(meta.method),
-                "Base model": escape_markdown(meta.base_model),
+                "Model": md(meta.model_name),
+                "Method": md(meta.method),
+                "Base model": md(meta.base_model),
                 "Forget %": meta.forget_ratio,
                 "Protocol": meta.protocol.value,
-                "Submitter": escape_markdown(meta.submitter),
+                "Submitter": md(meta.submitter),
                 "Cells": len(s.submission.cells),
-                "File": escape_markdown(s.filename or ""),
+                "File": md(s.filename or ""),
                 "Submitted": f"{s.created_at:%Y-%m-%d %H:%M}",
             }
         )
@@ -228,10 +228,10 @@ def moderate(board: Leaderboard, submission_id: int | float | None, action: str,
         elif action == "reject":
             stored = board.reject(sid, reason=reason or None)
         else:
-            return f"**Unknown action** {escape_markdown(action)}; use approve or reject."
+            return f"**Unknown action** {md(action)}; use approve or reject."
     except SubmissionNotFound as exc:
-        return f"**{escape_markdown(exc)}**"
-    name = escape_markdown(stored.submission.metadata.model_name)
+        return f"**{md(exc)}**"
+    name = md(stored.submission.metadata.model_name)
     return f"**#{stored.id} {name}: {stored.status.value}.**"
 
 

@@ -10,6 +10,7 @@ each call one of those functions. Every piece of submitted text is escaped where
 
 from __future__ import annotations
 
+import html
 import math
 import tempfile
 from dataclasses import dataclass, field
@@ -21,13 +22,25 @@ import pandas as pd
 
 from leaderboard.schema import Protocol
 from leaderboard.table import MODALITY_LABELS, SET_LABELS, TASK_LABELS, Column, LeaderboardTable, is_vanilla
-from leaderboard.text import escape_markdown, link_markdown
+from leaderboard.text import escape_markdown, safe_link
 from probes.schema import EvalSet, Modality, Task
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
     from leaderboard.service import Leaderboard
+def md(text: object) -> str:
+    """Submitted text made inert in Markdown: HTML-escaped (``< > &``), then Markdown syntax backslash-escaped."""
+    return escape_markdown(html.escape("" if text is None else str(text), quote=False))
+
+
+def link_md(label: object, url: object) -> str:
+    """A Markdown link with an inert label, or just the label when ``url`` is not a plain http(s) URL."""
+    href = safe_link(url)
+    if href is None:
+        return md(label)
+    return f"[{md(label)}]({href.replace('(', '%28').replace(')', '%29')})"
+
 
 ALL = "All"
 """The filter value that keeps every row."""
@@ -127,7 +140,7 @@ def _shown_columns(table: LeaderboardTable, query: TableQuery) -> list[Column]:
 
 def _model_cell(name: str, kind: str, demo: bool, link: str | None) -> str:
     badges = (" · *reference*" if kind == "reference" else "") + (" · *demo*" if demo else "")
-    label = link_markdown(name, link) if link else escape_markdown(name)
+    label = link_md(name, link)
     return f"{label}{badges}"
 
 
@@ -173,11 +186,11 @@ def table_view(board: Leaderboard, query: TableQuery) -> TableView:
                 _model_cell(n, k, bool(d), lk)
                 for n, k, d, lk in zip(frame["model_name"], frame["kind"], demo, frame["link"], strict=True)
             ],
-            "Method": [escape_markdown(v) for v in frame["method"]],
-            "Base model": [escape_markdown(v) for v in frame["base_model"]],
+            "Method": [md(v) for v in frame["method"]],
+            "Base model": [md(v) for v in frame["base_model"]],
             "Forget %": frame["forget_ratio"].astype("int64"),
             "Unlearning": [
-                escape_markdown(v) if isinstance(v, str) else "not reported" for v in frame["unlearning_modality"]
+                md(v) if isinstance(v, str) else "not reported" for v in frame["unlearning_modality"]
             ],
             **{label: [_round(v, 2) for v in frame[key]] for key, label in SUMMARY_LABELS.items()},
             "Cells F/U": [f"{f}/{u}" for f, u in zip(frame["forgetting_cells"], frame["utility_cells"], strict=True)],
@@ -233,8 +246,8 @@ def details_markdown(board: Leaderboard, submission_id: int) -> str:
     meta = sub.metadata
     kind = "community-reported reference" if stored.is_reference else f"{stored.source_format.value} file"
     lines = [
-        f"### #{stored.id} {escape_markdown(meta.model_name)}",
-        f"*{escape_markdown(kind)}* · status **{stored.status.value}** · stored {stored.created_at:%Y-%m-%d %H:%M} UTC",
+        f"### #{stored.id} {md(meta.model_name)}",
+        f"*{md(kind)}* · status **{stored.status.value}** · stored {stored.created_at:%Y-%m-%d %H:%M} UTC",
         "",
         "| field | value |",
         "|---|---|",
@@ -250,18 +263,18 @@ def details_markdown(board: Leaderboard, submission_id: int) -> str:
         ("file", stored.filename or "—"),
         ("notes", meta.notes or "—"),
     ]
-    lines += [f"| {name} | {escape_markdown(value)} |" for name, value in fields]
-    lines.append(f"| link | {link_markdown(meta.link, meta.link) if meta.link else '—'} |")
+    lines += [f"| {name} | {md(value)} |" for name, value in fields]
+    lines.append(f"| link | {link_md(meta.link, meta.link) if meta.link else '—'} |")
     if stored.status_reason:
-        lines.append(f"| moderation note | {escape_markdown(stored.status_reason)} |")
+        lines.append(f"| moderation note | {md(stored.status_reason)} |")
     if sub.provenance is not None:
         prov = sub.provenance.model_dump(mode="json", exclude={"sample_counts", "package_versions", "extra"})
         lines += ["", "**Provenance**", "", "| field | value |", "|---|---|"]
         shown = {k: v for k, v in prov.items() if v not in (None, {}, "")}
-        lines += [f"| {escape_markdown(k)} | {escape_markdown(v)} |" for k, v in shown.items()]
+        lines += [f"| {md(k)} | {md(v)} |" for k, v in shown.items()]
         if sub.provenance.package_versions:
             versions = ", ".join(f"{k} {v}" for k, v in sub.provenance.package_versions.items())
-            lines.append(f"| packages | {escape_markdown(versions)} |")
+            lines.append(f"| packages | {md(versions)} |")
     lines += ["", f"**Cells** ({len(sub.cells)} reported; cells not listed were not reported)", "",
               "| set | task | modality | metric | value | n | 95 % CI |", "|---|---|---|---|---|---|---|"]
     for cell in sorted(sub.cells, key=lambda c: (list(EvalSet).index(c.set), list(Task).index(c.task),
@@ -273,7 +286,7 @@ def details_markdown(board: Leaderboard, submission_id: int) -> str:
             f"{cell.metric} | {cell.value:.4g} | {cell.n if cell.n is not None else '—'} | {ci} |"
         )
     if stored.warnings:
-        lines += ["", "**Ingestion notes**", *[f"- {escape_markdown(w)}" for w in stored.warnings]]
+        lines += ["", "**Ingestion notes**", *[f"- {md(w)}" for w in stored.warnings]]
     return "\n".join(lines)
 
 

@@ -1,0 +1,171 @@
+"""The probe service with deterministic fakes, and once with the real tiny demo model."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from fakes import ScriptedModel
+
+from probes.data import load_benchmark_cached
+from probes.probe import (
+    ALL_QUESTIONS,
+    ModelChoice,
+    ModelPool,
+    ProbeInputError,
+    ProbeRequest,
+    ProbeService,
+    custom_model,
+    default_pair,
+    free_question,
+    run_probe,
+    select_questions,
+)
+from probes.schema import EvalSet, Modality, Task
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return load_benchmark_cached("demo")
+
+
+@pytest.fixture(scope="module")
+def person(bench):
+    return bench.eval_profiles(EvalSet.FORGET, 10)[0]
+
+
+def test_questions_use_the_official_zero_shot_prompts(person):
+    qs = select_questions(person, EvalSet.FORGET, Modality.IMAGE_TEXT)
+    assert [q.task for q in qs] == [Task.CLASSIFICATION] * 5 + [Task.CLOZE] * 2 + [Task.GENERATION] * 2
+    mc, cloze, gen = qs[0], qs[5], qs[7]
+    assert mc.prompt.startswith("USER: <image>\n") and mc.prompt.endswith(
+        "\nJust give ONE letter representing the answer directly.\nASSISTANT:")
+    assert "[Blank]" in cloze.prompt and cloze.prompt.endswith("ASSISTANT:")
+    assert gen.prompt.endswith("in ENGLISH.\nASSISTANT: ")
+    assert all(q.images == (person.images[0],) for q in qs)
+    text_qs = select_questions(person, EvalSet.FORGET, Modality.TEXT)
+    assert text_qs and all(not q.images and q.prompt.startswith("USER:") and "<image>" not in q.prompt
+                           for q in text_qs)
+    assert select_questions(person, EvalSet.FORGET, None, "cloze/1")[0].reference == person.cloze[1].ground_truth
+    with pytest.raises(ProbeInputError, match="no question"):
+        select_questions(person, EvalSet.FORGET, Modality.TEXT, "cloze/0")  # cloze/0 is an image+text question
+
+
+def test_two_models_scored_and_marked(person):
+    knower = ScriptedModel("vanilla")
+    forgetter = ScriptedModel("unlearned", frozenset({person.id}))
+    states = list(run_probe(knower, forgetter, select_questions(person, EvalSet.FORGET, Modality.IMAGE_TEXT)))
+    final = states[-1]
+    assert final.finished and final.status.startswith("Done")
+    assert final.summary_line() == "MC 5/5 vs 0/5 · cloze 2/2 vs 0/2 · generation ROUGE-L 1.00 vs 0.00"
+    for row in final.rows:
+        left, right = row.answers
+        assert (left.marker, right.marker) == ("still known", "forgotten")
+        assert left.record is not None and left.record.profile_id == person.id
+    mc = final.rows[0].answers
+    assert mc[0].score_text == f"correct (read {final.rows[0].question.reference})"
+    assert final.to_dict()["rows"][0]["answers"][1]["correct"] is False
+
+
+def test_answers_stream_in_pieces(person):
+    slow = ScriptedModel("slow", delay=0.02)
+    q = select_questions(person, EvalSet.FORGET, Modality.TEXT, "generation/2")
+    seen = [s.rows[0].answers[0].text for s in run_probe(slow, slow, q, min_interval_s=0.0) if s.rows]
+    partial = [t for t in seen if t and t != seen[-1]]
+    assert partial, "expected intermediate states with part of the answer"
+    assert seen[-1].strip() == q[0].reference
+
+
+def test_stop_and_time_limit(person):
+    slow = ScriptedModel("slow", delay=0.2)
+    qs = select_questions(person, EvalSet.FORGET, Modality.IMAGE_TEXT)
+    cancel = threading.Event()
+    started = time.monotonic()
+    for state in run_probe(slow, slow, qs, cancel=cancel):
+        if state.rows and state.rows[0].answers[0].text:
+            cancel.set()
+    assert state.status == "Stopped." and len(state.rows) == 1
+    assert time.monotonic() - started < 5
+    limited = list(run_probe(slow, slow, qs[7:8], time_limit_s=0.3))[-1]
+    assert {a.stop_reason for a in limited.rows[0].answers} == {"time_limit"}
+
+
+def test_closing_the_iterator_cancels(person):
+    slow = ScriptedModel("slow", delay=0.2)
+    cancel = threading.Event()
+    it = run_probe(slow, slow, select_questions(person, EvalSet.FORGET, None), cancel=cancel)
+    next(it)
+    it.close()
+    assert cancel.is_set()
+
+
+def test_a_failing_model_is_reported_beside_its_answer(person):
+    class Broken(ScriptedModel):
+        def stream(self, question, **kw):
+            raise RuntimeError("CUDA out of memory")
+
+    final = list(run_probe(ScriptedModel("ok"), Broken("broken"), select_questions(person, EvalSet.FORGET,
+                                                                                  Modality.TEXT)[:1]))[-1]
+    left, right = final.rows[0].answers
+    assert left.correct is True and right.error == "RuntimeError: CUDA out of memory" and right.marker is None
+
+
+def test_free_form_and_inputs_are_validated():
+    q = free_question("  Who is this?  ", b"png")
+    assert q.prompt == "USER: <image>\nWho is this?\nASSISTANT:" and q.task is None
+    assert free_question("Hi").prompt == "USER: Hi\nASSISTANT:"
+    with pytest.raises(ProbeInputError):
+        free_question("   ")
+    assert custom_model("MLLMMU/LLaVA_Vanilla", "") == ModelChoice("MLLMMU/LLaVA_Vanilla", "main", custom=True)
+    for bad in ("not-a-repo", "a/b/c", "../etc", "own er/name"):
+        with pytest.raises(ProbeInputError, match="not a Hub model id"):
+            custom_model(bad, "main")
+    with pytest.raises(ProbeInputError, match="revision"):
+        custom_model("a/b", "bad rev")
+
+
+def test_default_pair_reads_methods():
+    from backend.registry import parse_registry
+
+    reg = parse_registry({"version": 1, "models": [
+        {"name": "hub-vanilla", "repo_id": "o/v", "revision": "main", "method": "vanilla"},
+        {"name": "demo-base", "path": "x"},
+        {"name": "demo-vanilla", "path": "y", "method": "vanilla", "base": "demo-base"},
+        {"name": "demo-ga", "path": "z", "method": "ga", "base": "demo-vanilla", "forget_ratio": 10},
+    ]})
+    assert default_pair(reg) == ("demo-vanilla", "demo-ga")
+    assert default_pair(reg, right="demo-base") == ("demo-vanilla", "demo-base")
+    only_base = parse_registry({"version": 1, "models": [{"name": "demo-base", "path": "x"}]})
+    assert default_pair(only_base) == ("demo-base", "demo-base")
+
+
+def test_service_validates_before_loading(bench, person):
+    loads = []
+    pool = ModelPool(loader=lambda spec: loads.append(spec.name) or ScriptedModel(spec.name), allow_custom=False)
+    service = ProbeService(pool, benchmark=bench)
+    with pytest.raises(ProbeInputError, match="no person"):
+        list(service.run(ProbeRequest(ModelChoice("demo-base"), ModelChoice("demo-base"), person_id="nobody")))
+    with pytest.raises(ProbeInputError, match="disabled"):
+        list(service.run(ProbeRequest(ModelChoice("demo-base"), custom_model("o/x", "main"), person_id=person.id)))
+    with pytest.raises(ProbeInputError, match="no model named"):
+        list(service.run(ProbeRequest(ModelChoice("nope"), ModelChoice("demo-base"), person_id=person.id)))
+    assert loads == []
+    states = list(service.run(ProbeRequest(ModelChoice("demo-base"), ModelChoice("demo-base"), person_id=person.id,
+                                           question_key=ALL_QUESTIONS, modality=Modality.TEXT)))
+    assert states[0].status.startswith("Loading demo-base") and states[-1].finished
+    assert loads == ["demo-base"]  # loaded once, both sides
+
+
+def test_real_tiny_model_streams_through_the_backend(person):
+    """The real demo checkpoint through backend's cache and stream_generate (untrained: answers are noise)."""
+    service = ProbeService(ModelPool(quantize="none", device="cpu"), max_new_tokens=6, time_limit_s=60)
+    request = ProbeRequest(ModelChoice("demo-base"), ModelChoice("demo-base"), eval_set=EvalSet.FORGET,
+                           person_id=person.id, question_key="generation/0", modality=Modality.IMAGE_TEXT)
+    final = list(service.run(request))[-1]
+    assert final.finished and len(final.rows) == 1
+    for answer in final.rows[0].answers:
+        assert answer.done and answer.error is None
+        assert answer.stop_reason in {"eos", "max_new_tokens", "stop_string"}
+        assert answer.record is not None and 0.0 <= answer.record.scores["rougeL"] <= 1.0
+    assert final.rows[0].answers[0].text == final.rows[0].answers[1].text  # greedy, same model
