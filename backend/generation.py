@@ -181,6 +181,21 @@ def _stopping_criteria(loaded: LoadedModel, prompt_length: int, stop: Sequence[s
     return _StopStrings()
 
 
+def _predicate_criteria(loaded: LoadedModel, prompt_length: int, predicate: Callable[[str], bool]) -> Any:
+    from transformers import StoppingCriteria
+
+    tokenizer = loaded.tokenizer
+
+    class _Predicate(StoppingCriteria):
+        def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+            import torch
+
+            done = [predicate(tokenizer.decode(row[prompt_length:], skip_special_tokens=True)) for row in input_ids]
+            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)  # type: ignore[return-value]
+
+    return _Predicate()
+
+
 def _generation_config(loaded: LoadedModel, max_new_tokens: int) -> Any:
     from transformers import GenerationConfig
 
@@ -220,6 +235,7 @@ def generate_batch(
     *,
     max_new_tokens: int,
     stop: Sequence[str] = (),
+    stop_when: Callable[[str], bool] | None = None,
     batch_size: int = 8,
     progress: Progress | None = None,
 ) -> list[str]:
@@ -230,6 +246,9 @@ def generate_batch(
         requests: Prompts and their images.
         max_new_tokens: Most tokens generated per request.
         stop: Strings that end a sequence early; the returned text is cut *before* the first one.
+        stop_when: A predicate on a sequence's continuation so far; the sequence ends (uncut) once it is
+            true. Greedy decoding is prefix-consistent, so the text up to that point is exactly what a
+            full-length generation would have started with.
         batch_size: Requests per forward pass (left padded).
         progress: Called as ``progress(done, total)`` after each batch.
 
@@ -253,10 +272,15 @@ def generate_batch(
         _check_length(loaded, indices, enc, max_new_tokens)
         prompt_length = enc["input_ids"].shape[1]
         extra: dict[str, Any] = {}
+        criteria = []
         if stop:
+            criteria.append(_stopping_criteria(loaded, prompt_length, stop))
+        if stop_when is not None:
+            criteria.append(_predicate_criteria(loaded, prompt_length, stop_when))
+        if criteria:
             from transformers import StoppingCriteriaList
 
-            extra["stopping_criteria"] = StoppingCriteriaList([_stopping_criteria(loaded, prompt_length, stop)])
+            extra["stopping_criteria"] = StoppingCriteriaList(criteria)
         with loaded.activated() as model, torch.inference_mode():
             output = model.generate(**enc, generation_config=config, **extra)
         for row, index in zip(output[:, prompt_length:], indices, strict=True):

@@ -19,11 +19,25 @@ if TYPE_CHECKING:
 __all__ = ["BackendResponder", "ModelLoadError", "load_responder"]
 
 
+def first_char_decided(continuation: str) -> bool:
+    """Whether a multiple-choice continuation's scored first character is final.
+
+    Upstream scores the first character of the answer, which is the continuation
+    cut before a following ``ASSISTANT:`` and stripped. That character is final
+    once the stripped text is non-empty and can no longer be the start of
+    ``ASSISTANT:`` (which would make the answer empty instead).
+    """
+    text = continuation.lstrip()
+    return bool(text) and not ASSISTANT.startswith(text)
+
+
 class BackendResponder:
     """Answers the runner's requests with a loaded vision-language model.
 
     Generation stops at upstream's answer delimiter ``ASSISTANT:`` (the answer
-    is cut there anyway, so stopping early changes no score).
+    is cut there anyway, so stopping early changes no score) and, for the
+    official multiple choice, as soon as the scored first character is decided
+    (:func:`first_char_decided`).
     """
 
     def __init__(self, loaded: LoadedModel, *, batch_size: int = 8) -> None:
@@ -50,7 +64,8 @@ class BackendResponder:
         from backend.generation import generate_batch
 
         return generate_batch(self.loaded, self._requests(requests), max_new_tokens=max_new_tokens,
-                              stop=(ASSISTANT,), batch_size=self.batch_size)
+                              stop=(ASSISTANT,), stop_when=first_char_decided if first_char_only else None,
+                              batch_size=self.batch_size)
 
     def letter_logprobs(self, requests: Sequence[Request]) -> list[dict[str, float]]:
         """Next-token log-probabilities of A-D (either spelling, with or without a leading space)."""

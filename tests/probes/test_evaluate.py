@@ -112,3 +112,27 @@ def test_base_model_is_the_root_of_the_registry_chain():
         {"name": "u", "path": "x", "base": "v", "method": "npo", "forget_ratio": 10},
     ]})
     assert [root_model(reg, reg.get(n)) for n in ("b", "v", "u")] == ["org/base"] * 3
+
+
+def test_first_char_stopping_keeps_the_scored_character():
+    from backend.generation import GenerationRequest, generate_batch
+    from backend.loading import load_model
+    from backend.registry import load_registry
+    from probes.data import load_benchmark
+    from probes.protocols import plan
+    from probes.responders import first_char_decided
+    from probes.results import official_answer, official_letter
+    from probes.runner import decode_images
+
+    assert not first_char_decided("  ") and not first_char_decided(" A") and not first_char_decided(" ASSIST")
+    assert first_char_decided(" B") and first_char_decided(" An") and first_char_decided("ASSISTANT: x")
+    reg = load_registry()
+    loaded = load_model(reg.get(MODEL), quantize="none", registry=reg)
+    items = [i for i in plan(load_benchmark("demo"), 10, "official") if i.task.value == "classification"][:12]
+    requests = [GenerationRequest(i.prompt, tuple(decode_images(i.images))) for i in items]
+    full = generate_batch(loaded, requests, max_new_tokens=50, stop=("ASSISTANT:",))
+    short = generate_batch(loaded, requests, max_new_tokens=50, stop=("ASSISTANT:",), stop_when=first_char_decided)
+    for f, s in zip(full, short, strict=True):
+        assert f.startswith(s)
+        assert official_letter(official_answer(f)) == official_letter(official_answer(s))
+    assert sum(map(len, short)) < sum(map(len, full))
