@@ -119,7 +119,7 @@ def build_app(settings: AppSettings, services: Services | None = None) -> gr.Blo
     bases = sorted(set(services.board.table().frame["base_model"]) | {"llava-hf/llava-1.5-7b-hf",
                                                                        "HuggingFaceM4/idefics2-8b"})
     with gr.Blocks(title=TITLE) as blocks:
-        gr.Markdown(f"# 🧽 {TITLE}\nA leaderboard and a live probe for multimodal machine unlearning "
+        gr.Markdown(f"# {TITLE}\nA leaderboard and a live probe for multimodal machine unlearning "
                     "([MLLMU-Bench](https://arxiv.org/abs/2410.22108)).")
         with gr.Tabs():
             with gr.Tab("Leaderboard", id="leaderboard"):
@@ -142,7 +142,10 @@ def launch_kwargs(settings: AppSettings) -> dict[str, Any]:
 
     from probes.tab import CSS
 
-    return {"server_name": settings.host, "server_port": settings.port or None, "theme": gr.themes.Soft(),
+    # System fonts: the default theme fetches Google Fonts, which an offline machine cannot reach.
+    theme = gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"],
+                           font_mono=["ui-monospace", "SFMono-Regular", "monospace"])
+    return {"server_name": settings.host, "server_port": settings.port or None, "theme": theme,
             "css": CSS, "footer_links": ["api", "settings"]}
 
 

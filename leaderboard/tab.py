@@ -207,6 +207,12 @@ def display_datatypes(view: TableView) -> list[str]:
     return [types.get(name, "number") for name in view.display.columns]
 
 
+def column_widths(view: TableView) -> list[str]:
+    """Pixel widths of the displayed columns (narrow ids and numbers, a wide model name)."""
+    fixed = {"ID": "48px", "Rank": "56px", "Model": "300px", "Base model": "190px", "Method": "100px"}
+    return [fixed.get(name, "120px") for name in view.display.columns]
+
+
 def table_json(board: Leaderboard, query: TableQuery) -> dict[str, Any]:
     """The filtered table as plain JSON (the ``leaderboard`` API): raw values, ``null`` for missing cells."""
     table = apply_query(board.table(query.protocol), query)
@@ -380,7 +386,7 @@ def build_leaderboard_tab(board: Leaderboard, demo: gr.Blocks) -> dict[str, Any]
         value=first.display,
         datatype=display_datatypes(first),  # type: ignore[arg-type]
         interactive=False,
-        wrap=True,
+        column_widths=column_widths(first),
         pinned_columns=3,
         max_height=520,
         label="Ranked by the combined score (harmonic mean of forgetting and utility); empty = not reported",
@@ -409,7 +415,8 @@ def build_leaderboard_tab(board: Leaderboard, demo: gr.Blocks) -> dict[str, Any]
 
     def show(*values: Any) -> tuple[Any, ...]:
         view = table_view(board, _query(*values[:11]))
-        grid = gr.Dataframe(value=view.display, datatype=display_datatypes(view))  # type: ignore[arg-type]
+        grid = gr.Dataframe(value=view.display, datatype=display_datatypes(view),  # type: ignore[arg-type]
+                            column_widths=column_widths(view))
         return (grid, f"{len(view.display)} row(s)", str(write_csv(view)), tradeoff_figure(view, values[11]),
                 modality_figure(view, values[12], values[13]))
 

@@ -73,10 +73,9 @@ def _badge(answer: Any, eval_set: EvalSet | None) -> str:
     forgotten = marker == "forgotten"
     wanted_forgotten = eval_set is not None and eval_set.lower_is_better
     good = forgotten == wanted_forgotten
-    icon = "🧽" if forgotten else "🧠"
     return (
         f'<span class="probe-badge {"probe-good" if good else "probe-bad"}" data-marker="{html.escape(marker)}">'
-        f"{icon} {html.escape(marker)}</span>"
+        f"{html.escape(marker)}</span>"
     )
 
 
@@ -163,8 +162,8 @@ def build_probe_tab(service: ProbeService, demo: gr.Blocks, *, concurrency_limit
     left_default, right_default = service.default_models()
     gr.Markdown(
         "Ask two models about one person and watch them answer side by side. On the **forget** and **test** "
-        "sets a good unlearned model has *forgotten* (🧽, green); on **retain** and **celebrity** it should "
-        "*still know* (🧠, green). Multiple choice and cloze are right or wrong; generation counts as known "
+        "sets a good unlearned model has *forgotten* (green); on **retain** and **celebrity** it should "
+        "*still know* (green). Multiple choice and cloze are right or wrong; generation counts as known "
         "when ROUGE-L ≥ 0.5. Prompts are upstream's zero-shot ones; models load on first use."
     )
     with gr.Row():

@@ -12,19 +12,7 @@ import pytest
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-ROOT = Path(__file__).resolve().parents[2]
-OFFICIAL_FIXTURE = (
-    ROOT.parent / "shared" / "fixtures" / "official" / "llava_vanilla_forget5_final_evaluation_results.json"
-)
-TOKEN = "test-admin-token"
-UPSTREAM_METADATA = {
-    "model_name": "LLaVA vanilla <script>alert(1)</script>",
-    "base_model": "llava-hf/llava-1.5-7b-hf",
-    "method": "vanilla",
-    "forget_ratio": 5,
-    "unlearning_modality": "none",
-    "submitter": "tester",
-}
+from fakes import OFFICIAL_FIXTURE, TOKEN, UPSTREAM_METADATA  # noqa: E402,F401  (shared with the tests)
 
 
 def free_port() -> int:

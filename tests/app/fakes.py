@@ -5,9 +5,25 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from probes.probe import ProbeQuestion
 from probes.schema import LETTERS, Task
+
+ROOT = Path(__file__).resolve().parents[2]
+OFFICIAL_FIXTURE = (
+    ROOT.parent / "shared" / "fixtures" / "official" / "llava_vanilla_forget5_final_evaluation_results.json"
+)
+TOKEN = "test-admin-token"
+UPSTREAM_METADATA = {
+    "model_name": "LLaVA vanilla <script>alert(1)</script>",
+    "base_model": "llava-hf/llava-1.5-7b-hf",
+    "method": "vanilla",
+    "forget_ratio": 5,
+    "unlearning_modality": "none",
+    "submitter": "tester",
+}
+
 
 
 class ScriptedModel:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import OFFICIAL_FIXTURE, TOKEN, UPSTREAM_METADATA
+from fakes import OFFICIAL_FIXTURE, TOKEN, UPSTREAM_METADATA
 
 
 def test_named_endpoints_are_documented(client):

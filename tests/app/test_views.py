@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import OFFICIAL_FIXTURE, UPSTREAM_METADATA
+from fakes import OFFICIAL_FIXTURE, UPSTREAM_METADATA
 
 from leaderboard.schema import Protocol
 from leaderboard.service import Leaderboard, LeaderboardSettings
