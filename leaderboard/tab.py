@@ -207,7 +207,7 @@ def display_datatypes(view: TableView) -> list[str]:
     return [types.get(name, "number") for name in view.display.columns]
 
 
-def column_widths(view: TableView) -> list[str]:
+def column_widths(view: TableView) -> list[str | int]:
     """Pixel widths of the displayed columns (narrow ids and numbers, a wide model name)."""
     fixed = {"ID": "48px", "Rank": "56px", "Model": "300px", "Base model": "190px", "Method": "100px"}
     return [fixed.get(name, "120px") for name in view.display.columns]
