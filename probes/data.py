@@ -445,8 +445,8 @@ def describe(benchmark: Benchmark) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None, *, out: Callable[[str], Any] = print) -> int:
-    """Command line entry point; returns the exit status."""
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m probes.data`` argument parser."""
     parser = argparse.ArgumentParser(prog="python -m probes.data", description="Inspect an MLLMU-Bench dataset.")
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("describe", help="print the fingerprint and per-split profile and question counts as JSON")
@@ -456,7 +456,12 @@ def main(argv: list[str] | None = None, *, out: Callable[[str], Any] = print) ->
         help=f"'demo' (default), a local folder in the Hub layout, or a Hub dataset id such as {HUB_REPO}",
     )
     d.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) when --data is a Hub id")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None, *, out: Callable[[str], Any] = print) -> int:
+    """Command line entry point; returns the exit status."""
+    args = build_parser().parse_args(argv)
     try:
         bench = load_benchmark(args.data, revision=args.revision)
     except DatasetError as e:

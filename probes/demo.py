@@ -652,12 +652,17 @@ portraits are invented.
 """
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Command line: regenerate the demo benchmark."""
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m probes.demo`` argument parser."""
     parser = argparse.ArgumentParser(prog="python -m probes.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEMO_DIR, help=f"output folder (default: {DEMO_DIR})")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default: {DEFAULT_SEED})")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: regenerate the demo benchmark."""
+    args = build_parser().parse_args(argv)
     print(write_demo(args.out, args.seed))
 
 
