@@ -153,6 +153,16 @@ _UPSTREAM_MODALITY = {Modality.IMAGE_TEXT: "Image_Textual", Modality.TEXT: "Pure
 _UPSTREAM_GEN_METRIC = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "bleu": "BLEU"}
 
 
+def upstream_metric_key(task: Task, modality: Modality, metric: str) -> str:
+    """The key upstream ``eval.py`` writes for a cell (its names differ between tasks; writers reproduce them)."""
+    image = modality is Modality.IMAGE_TEXT
+    if task is Task.CLOZE:
+        return "image_textual_accuracy" if image else "pure_text_accuracy"
+    if task is Task.CLASSIFICATION:
+        return "Image-Textual Question Accuracy" if image else "Pure Text Question Accuracy"
+    return f"Average {_UPSTREAM_GEN_METRIC[metric]} ({_UPSTREAM_MODALITY[modality]})"
+
+
 def _upstream_metric_names() -> dict[Task, dict[str, tuple[Modality, str]]]:
     """Every accepted upstream metric key (as written upstream) -> (modality, canonical metric)."""
     accuracy = {

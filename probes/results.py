@@ -17,6 +17,9 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from leaderboard.ingest import UPSTREAM_SET_KEYS as OFFICIAL_SET_KEYS
+from leaderboard.ingest import UPSTREAM_TASK_KEYS as OFFICIAL_TASK_KEYS
+from leaderboard.ingest import upstream_metric_key as official_metric_key
 from probes.metrics import metrics_for, score
 from probes.schema import LETTERS, EvalSet, Modality, Task
 
@@ -165,33 +168,6 @@ def aggregate(records: Iterable[SampleRecord]) -> dict[CellKey, CellValue]:
             if value is not None:
                 cells[CellKey(s, t, m, metric.name)] = CellValue(value, len(recs), unparsed)
     return cells
-
-
-OFFICIAL_SET_KEYS: dict[EvalSet, str] = {
-    EvalSet.FORGET: "Forget Set Results",
-    EvalSet.TEST: "Test Set Results",
-    EvalSet.RETAIN: "Retain Set (shared dataset) Results",
-    EvalSet.CELEBRITY: "Retain Set (real person) Results",
-}
-"""Upstream's top-level keys of ``*_final_evaluation_results.json``."""
-
-OFFICIAL_TASK_KEYS: dict[Task, str] = {
-    Task.CLOZE: "fill_in_the_blank",
-    Task.CLASSIFICATION: "classification",
-    Task.GENERATION: "generation",
-}
-
-_GEN_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "bleu": "BLEU"}
-
-
-def official_metric_key(task: Task, modality: Modality, metric: str) -> str:
-    """Upstream's key for a cell (its key names differ between tasks; we reproduce them)."""
-    img = modality is Modality.IMAGE_TEXT
-    if task is Task.CLOZE:
-        return "image_textual_accuracy" if img else "pure_text_accuracy"
-    if task is Task.CLASSIFICATION:
-        return "Image-Textual Question Accuracy" if img else "Pure Text Question Accuracy"
-    return f"Average {_GEN_NAMES[metric]} ({modality.upstream_type})"
 
 
 def official_results(cells: dict[CellKey, CellValue]) -> dict[str, Any]:
