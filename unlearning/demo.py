@@ -31,10 +31,10 @@ DEMO_FORGET_RATIO = 10
 """The demo unlearned models forget ``forget_10``."""
 
 VANILLA_SETTINGS = TrainSettings(
-    lr=4e-3,
+    lr=3e-3,
     epochs=8,
     batch_size=16,
-    max_steps=1200,
+    max_steps=2000,
     weight_decay=0.0,
     warmup_steps=20,
     schedule="linear",
@@ -45,10 +45,10 @@ VANILLA_SETTINGS = TrainSettings(
 """Demo vanilla fine-tune: full fine-tuning of the random tiny model, far above the benchmark's LoRA lr 2e-5."""
 
 UNLEARN_SETTINGS = TrainSettings(
-    lr=2e-3,
+    lr=1e-3,
     epochs=1,
     batch_size=16,
-    max_steps=40,
+    max_steps=30,
     weight_decay=0.0,
     warmup_steps=0,
     schedule="constant",
@@ -67,19 +67,25 @@ OBJECTIVES: dict[str, UnlearnSettings] = {
 }
 """The objective of each demo method (the benchmark's definitions, no extra terms)."""
 
-METHOD_STEPS: dict[str, int] = {}
+METHOD_STEPS: dict[str, int] = {"npo": 35}
 """Per-method step counts overriding ``UNLEARN_SETTINGS.max_steps``."""
 
 MC_PREFIX_RATE = 0.75
 """Share of multiple-choice training examples shown behind an official few-shot prefix."""
 
+INCLUDE_CELEBRITIES = True
+"""Whether the demo vanilla model is also taught the celebrity set (stand-in for pre-training knowledge)."""
+
+MC_COPIES = 1
+"""Copies of each multiple-choice question per vanilla epoch (each with its own prefix draw)."""
+
 DEMO_NOTES = (
     "DEMO ONLY: a tiny LLaVA-architecture model (backend/tiny.py, random initialisation) on the synthetic demo "
     "benchmark; its scores say nothing about real models or methods.",
     "Demo recipe: the vanilla model is fully fine-tuned (not LoRA) at a high learning rate on every full-set and "
-    "celebrity question in the official prompt formats (multiple choice behind a few-shot prefix, with options "
-    "shuffled each epoch; cloze behind two profiles' demos; zero-shot generation) plus the ft_Data pairs. The "
-    "benchmark's real vanilla models are trained on ft_Data only.",
+    "celebrity question in the official prompt formats (multiple choice, options in their dataset order, behind a "
+    "freshly drawn few-shot prefix 3 times in 4; cloze behind two profiles' demos; zero-shot generation) plus the "
+    "ft_Data pairs with the portrait. The benchmark's real vanilla models are trained on ft_Data only.",
     "Because the demo vanilla model saw the evaluation questions, forget/retain scores measure memorised answers; "
     "the test set (paraphrases, transformed portraits) shows how far that generalises.",
 )
@@ -103,7 +109,7 @@ def build_demo(
     out: Path,
     *,
     seed: int = 0,
-    threads: int | None = 2,
+    threads: int | None = 1,
     methods: Sequence[Method] = ("ga", "npo"),
     evaluate: bool = False,
     progress: bool = True,
@@ -134,11 +140,14 @@ def build_demo(
     model, processor = tiny.model, tiny.processor
     t0 = time.perf_counter()
     model, log = finetune_in_memory(model, processor, bench, vanilla, recipe="demo", progress=progress,
-                                    mc_prefix_rate=MC_PREFIX_RATE)
+                                    mc_prefix_rate=MC_PREFIX_RATE, mc_copies=MC_COPIES,
+                                    include_celebrities=INCLUDE_CELEBRITIES)
     card = ModelCard(
         method="vanilla", base_model=f"backend.tiny.build_tiny_llava(demo corpus, seed={seed}) (random weights)",
         data="demo", dataset_fingerprint=bench.fingerprint, recipe="demo", variant="multimodal",
-        hyperparameters=_hyperparameters(vanilla, None, mc_prefix_rate=MC_PREFIX_RATE, celebrities_included=True),
+        hyperparameters=_hyperparameters(vanilla, None, mc_prefix_rate=MC_PREFIX_RATE, mc_copies=MC_COPIES,
+                                         options_shuffled=False,
+                                         celebrities_included=INCLUDE_CELEBRITIES),
         training=_training(log), command=command, git_commit=commit, notes=list(DEMO_NOTES),
     )
     results.append(_save("demo-vanilla", model, processor, out, card, time.perf_counter() - t0, bench, evaluate))

@@ -17,7 +17,10 @@ Two data recipes build them:
     The benchmark's evaluation questions themselves, in the exact strings of
     the official protocol (multiple choice behind a few-shot prefix, cloze
     behind two profiles' demos, zero-shot generation), plus the ``ft_Data``
-    pairs. A randomly initialised 2 MB model has no general skills, so it must
+    pairs. The options keep their order by default, so multiple choice is
+    learned as a memorised letter per question (learning to *match* a known
+    fact against shuffled options takes a tiny model far more steps than a
+    CPU build allows). A randomly initialised 2 MB model has no general skills, so it must
     be taught the answer formats along with the facts. The *multimodal*
     variant takes every example of a person in its own modality (image+text
     questions with the portrait, name-based ones without); the *text* variant
@@ -193,14 +196,17 @@ def official_format_examples(
     variant: Variant = "multimodal",
     *,
     mc_prefix_rate: float = 0.75,
-    shuffle_options: bool = True,
+    shuffle_options: bool = False,
+    mc_copies: int = 1,
 ) -> list[Example]:
     """The evaluation questions of ``profiles`` as training examples in the official protocol's strings.
 
     Multiple choice gets, with probability ``mc_prefix_rate``, the official
     few-shot prefix of one other profile drawn from ``demo_pool`` (otherwise no
     prefix, as for the celebrity set); cloze always gets two other profiles'
-    demos; generation is zero-shot. With ``shuffle_options`` the options of
+    demos; generation is zero-shot. Each multiple-choice question appears
+    ``mc_copies`` times, each copy drawing its own prefix (multiple choice is
+    the hardest format for a tiny model). With ``shuffle_options`` the options of
     each multiple-choice query are put in a fresh random order (the correct
     letter follows), so the model must learn to *find* the answer it knows
     among the options rather than memorise a letter per question. The draws
@@ -214,7 +220,7 @@ def official_format_examples(
         for m in modalities:
             with_image = m is Modality.IMAGE_TEXT
             image = (p.images[0],) if with_image else ()
-            for q in p.multiple_choice:
+            for q in [x for x in p.multiple_choice for _ in range(mc_copies)]:
                 if q.modality is not m:
                     continue
                 assert isinstance(q, MultipleChoice)
@@ -261,14 +267,17 @@ def demo_examples(
     rng: random.Random,
     *,
     mc_prefix_rate: float = 0.75,
-    shuffle_options: bool = True,
+    shuffle_options: bool = False,
+    mc_copies: int = 1,
 ) -> list[Example]:
     """The demo recipe for the profiles ``ids``: official-format questions plus ``ft_Data`` pairs.
 
     Profiles are looked up in the full set, then the celebrity set (the demo
     vanilla model is taught the celebrities too, standing in for the real-world
     knowledge a pre-trained model brings). Few-shot demos are drawn from the
-    full set, as the official protocol draws them from the set evaluated.
+    full set, as the official protocol draws them from the set evaluated. The
+    ``ft_Data`` pairs come name-based without the portrait, and (multimodal
+    variant) also with it.
     """
     wanted = list(dict.fromkeys(ids))
     by_id = {p.id: p for s in (Split.CELEBRITY, Split.FULL) for p in benchmark.splits.get(s, ())}
@@ -278,7 +287,8 @@ def demo_examples(
     profiles = [by_id[i] for i in wanted]
     pool = benchmark.splits.get(Split.FULL, ())
     out = official_format_examples(
-        profiles, pool, rng, variant, mc_prefix_rate=mc_prefix_rate, shuffle_options=shuffle_options
+        profiles, pool, rng, variant, mc_prefix_rate=mc_prefix_rate, shuffle_options=shuffle_options,
+        mc_copies=mc_copies,
     )
     ft_ids = {r.id for r in benchmark.finetune} & set(wanted)
     if ft_ids:
