@@ -40,6 +40,7 @@ def example_source(
     variant: Variant,
     seed: int,
     mc_prefix_rate: float = 0.75,
+    mc_copies: int = 1,
 ) -> ExampleSource:
     """``epoch -> examples`` for the profiles ``ids``.
 
@@ -56,7 +57,9 @@ def example_source(
         if epoch not in cache:
             cache.clear()
             rng = random.Random(f"{seed}/{','.join(ids)}/{epoch}")
-            cache[epoch] = demo_examples(benchmark, fmt, variant, ids, rng, mc_prefix_rate=mc_prefix_rate)
+            cache[epoch] = demo_examples(
+                benchmark, fmt, variant, ids, rng, mc_prefix_rate=mc_prefix_rate, mc_copies=mc_copies
+            )
         return cache[epoch]
 
     return draw
@@ -104,6 +107,7 @@ def finetune_in_memory(
     device: str = "cpu",
     progress: bool = True,
     mc_prefix_rate: float = 0.75,
+    mc_copies: int = 1,
     include_celebrities: bool = True,
 ) -> tuple[Any, TrainLog]:
     """The vanilla fine-tune of a loaded model on every profile.
@@ -119,7 +123,7 @@ def finetune_in_memory(
         if include_celebrities and Split.CELEBRITY in benchmark.splits:
             ids += _ids(benchmark, Split.CELEBRITY)
     source = example_source(benchmark, processor, ids, recipe=recipe, variant="multimodal", seed=settings.seed,
-                            mc_prefix_rate=mc_prefix_rate)
+                            mc_prefix_rate=mc_prefix_rate, mc_copies=mc_copies)
     return finetune(model, processor, source, settings, device=device, progress=progress)
 
 
