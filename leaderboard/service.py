@@ -33,6 +33,10 @@ DEFAULT_DB_PATH = Path("var/leaderboard.sqlite")
 """Default store location, relative to the working directory."""
 
 
+DEMO_RESULTS = Path(__file__).resolve().parent / "demo_results"
+"""The demo checkpoints' evaluation outputs, committed; regenerate with ``python -m probes.evaluate``."""
+
+
 class LeaderboardSettings(BaseSettings):
     """Leaderboard settings; each can also come from an ``MLLMU_LEADERBOARD_<NAME>`` environment variable."""
 
@@ -46,6 +50,10 @@ class LeaderboardSettings(BaseSettings):
     )
     rate_limit_window_hours: float = Field(default=24.0, gt=0, description="Length of the rate-limit window.")
     seed_references: bool = Field(default=True, description="Seed the community-reported rows into a fresh store.")
+    seed_demo: bool = Field(
+        default=True,
+        description="Seed the demo checkpoints' evaluated results (leaderboard/demo_results) into a fresh store.",
+    )
 
 
 class Leaderboard:
@@ -68,8 +76,11 @@ class Leaderboard:
         self.store = store
         self.settings = settings or LeaderboardSettings()
         self._clock = clock or (lambda: datetime.now(UTC))
-        if store.fresh and self.settings.seed_references:
+        fresh = store.fresh
+        if fresh and self.settings.seed_references:
             self.seed_references()
+        if fresh and self.settings.seed_demo:
+            self.seed_demo()
 
     @classmethod
     def open(cls, settings: LeaderboardSettings | None = None, **overrides: Any) -> Leaderboard:
@@ -166,6 +177,26 @@ class Leaderboard:
         for reference in REFERENCES:
             try:
                 stored = self.store.add(reference_upload(reference), status=Status.APPROVED, now=self._clock())
+            except DuplicateSubmission:
+                continue
+            ids.append(stored.id)
+        return ids
+
+    def seed_demo(self, folder: Path = DEMO_RESULTS) -> list[int]:
+        """Store the demo checkpoints' results (``NAME.submission.json`` + ``NAME.samples.jsonl``), approved.
+
+        They are what ``python -m probes.evaluate`` wrote for ``demo-vanilla``, ``demo-ga`` and
+        ``demo-npo``; their model names start with ``demo``, which the table marks. Existing ones are skipped.
+        """
+        ids = []
+        for path in sorted(folder.glob("*.submission.json")):
+            samples = path.with_name(path.name.replace(".submission.json", ".samples.jsonl"))
+            # Committed files, not uploads: the upload size limits do not apply.
+            upload = parse_upload(path.read_bytes(), filename=path.name,
+                                  samples=samples.read_bytes() if samples.exists() else None,
+                                  max_bytes=1 << 30, max_samples_bytes=1 << 30)
+            try:
+                stored = self.store.add(upload, status=Status.APPROVED, now=self._clock())
             except DuplicateSubmission:
                 continue
             ids.append(stored.id)

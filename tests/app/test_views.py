@@ -14,7 +14,8 @@ from probes.tab import render_answers
 
 @pytest.fixture
 def board(tmp_path):
-    with Leaderboard.open(LeaderboardSettings(db_path=tmp_path / "lb.sqlite", rate_limit_count=0)) as lb:
+    settings = LeaderboardSettings(db_path=tmp_path / "lb.sqlite", rate_limit_count=0, seed_demo=False)
+    with Leaderboard.open(settings) as lb:
         yield lb
 
 
@@ -92,3 +93,12 @@ def test_probe_rendering_escapes_model_output():
 
 def test_strict_table_is_separate(board):
     assert table_view(board, TableQuery(protocol=Protocol.STRICT)).display.empty
+
+
+def test_seeded_demo_rows_are_marked_demo(tmp_path):
+    with Leaderboard.open(LeaderboardSettings(db_path=tmp_path / "demo.sqlite")) as lb:
+        shown = table_view(lb, TableQuery()).display
+        models = " ".join(shown["Model"].astype(str))
+        for name in ("demo-vanilla", "demo-ga", "demo-npo"):
+            assert name.replace("-", "\\-") + " · *demo*" in models
+        assert models.count("*demo*") == 3

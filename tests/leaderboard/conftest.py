@@ -83,19 +83,21 @@ def submission() -> Submission:
 
 @pytest.fixture
 def board(tmp_path):
-    """A leaderboard on a fresh SQLite file (reference rows seeded), closed after the test."""
+    """A leaderboard on a fresh SQLite file (reference rows seeded, no demo rows), closed after the test."""
     from leaderboard.service import Leaderboard, LeaderboardSettings
 
-    with Leaderboard.open(LeaderboardSettings(db_path=tmp_path / "lb.sqlite")) as lb:
+    with Leaderboard.open(LeaderboardSettings(db_path=tmp_path / "lb.sqlite", seed_demo=False)) as lb:
         yield lb
 
 
 @pytest.fixture
 def empty_board(tmp_path):
-    """A leaderboard on a fresh SQLite file without reference rows and without a rate limit."""
+    """A leaderboard on a fresh SQLite file without reference or demo rows and without a rate limit."""
     from leaderboard.service import Leaderboard, LeaderboardSettings
 
-    settings = LeaderboardSettings(db_path=tmp_path / "empty.sqlite", seed_references=False, rate_limit_count=0)
+    settings = LeaderboardSettings(
+        db_path=tmp_path / "empty.sqlite", seed_references=False, seed_demo=False, rate_limit_count=0
+    )
     with Leaderboard.open(settings) as lb:
         yield lb
 

@@ -20,7 +20,7 @@ from .conftest import UPSTREAM_METADATA, make_submission, snapshot
 
 def test_fresh_store_is_seeded_with_reference_rows_once(tmp_path):
     path = tmp_path / "lb.sqlite"
-    with Leaderboard.open(LeaderboardSettings(db_path=path)) as board:
+    with Leaderboard.open(LeaderboardSettings(db_path=path, seed_demo=False)) as board:
         refs = board.submissions()
         assert len(REFERENCES) == 6
         assert [r.source_format for r in refs] == [SourceFormat.REFERENCE] * 6
@@ -31,7 +31,7 @@ def test_fresh_store_is_seeded_with_reference_rows_once(tmp_path):
         assert len(issue11.cells) == 16 and {c.set.value for c in issue11.cells} == {"forget", "test"}
         assert all(len(r.submission.cells) == 2 for r in refs[1:])
         assert refs[3].submission.value("forget/generation/image_text/rougeL") == 0.1485  # GradDiff, issue #20
-    with Leaderboard.open(LeaderboardSettings(db_path=path)) as again:
+    with Leaderboard.open(LeaderboardSettings(db_path=path, seed_demo=False)) as again:
         assert len(again.submissions()) == 6  # not seeded twice
         assert isinstance(again.store, SQLiteStore) and not again.store.fresh
         assert again.store.schema_version == len(MIGRATIONS)

@@ -1,0 +1,27 @@
+"""The demo checkpoints' evaluated results are seeded into a fresh store as approved, marked rows."""
+
+from __future__ import annotations
+
+from leaderboard.schema import Protocol
+from leaderboard.service import DEMO_RESULTS, Leaderboard, LeaderboardSettings
+from leaderboard.store import Status
+
+
+def test_fresh_store_has_the_demo_rows(tmp_path):
+    board = Leaderboard.open(LeaderboardSettings(db_path=tmp_path / "lb.sqlite"))
+    demo = [s for s in board.submissions(Status.APPROVED) if s.submission.metadata.model_name.startswith("demo-")]
+    assert sorted(s.submission.metadata.model_name for s in demo) == ["demo-ga", "demo-npo", "demo-vanilla"]
+    assert len(list(DEMO_RESULTS.glob("*.submission.json"))) == 3
+    for s in demo:
+        assert s.submission.metadata.forget_ratio == 10 and len(s.submission.cells) == 48
+        assert all(c.ci_low is not None for c in s.submission.cells)  # the samples gave intervals
+    table = board.table(Protocol.OFFICIAL)
+    assert {"demo-vanilla", "demo-ga", "demo-npo"} <= set(table.frame["model_name"])
+    # Reopening does not seed twice.
+    again = Leaderboard.open(LeaderboardSettings(db_path=tmp_path / "lb.sqlite"))
+    assert len(again.submissions(Status.APPROVED)) == len(board.submissions(Status.APPROVED))
+
+
+def test_demo_seeding_can_be_turned_off(tmp_path):
+    board = Leaderboard.open(LeaderboardSettings(db_path=tmp_path / "lb.sqlite", seed_demo=False))
+    assert not [s for s in board.submissions() if s.submission.metadata.model_name.startswith("demo-")]
