@@ -68,7 +68,7 @@ def main() -> None:
     p.add_argument("--model", default="demo-base")
     p.add_argument("--data", default="demo")
     p.add_argument("--forget-ratio", type=int, default=10)
-    p.add_argument("--limit", type=int, default=4, help="profiles per set")
+    p.add_argument("--limit", type=int, default=None, help="profiles per set (default: all)")
     p.add_argument("--batch-size", type=int, default=16)
     args = p.parse_args()
 
