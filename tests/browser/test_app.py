@@ -45,21 +45,30 @@ def api_rows(server) -> list[dict]:
 
 
 def test_tabs_render_and_the_table_filters(page):
+    from leaderboard.references import REFERENCES
+    from leaderboard.service import DEMO_RESULTS
+
+    # A fresh store holds the community-reported reference rows and the demo checkpoints' rows.
+    seeded = len(REFERENCES) + len(list(DEMO_RESULTS.glob("*.submission.json")))
     for name in ("Leaderboard", "Submit", "Probe", "About"):
         expect_tab = page.get_by_role("tab", name=name)
         assert expect_tab.is_visible()
     count = page.locator("#lb-count")
-    count.get_by_text("6 row(s)").wait_for()
+    count.get_by_text(f"{seeded} row(s)").wait_for()
     table = page.locator("#lb-table")
     assert table.get_by_text("NPO (upstream issue #20 re-run)").first.is_visible()
     shoot(page, "leaderboard")
     fill(page, "lb-search", "npo")
     page.locator("#lb-search textarea, #lb-search input").first.press("Enter")
-    count.get_by_text("1 row(s)").wait_for()
+    count.get_by_text("2 row(s)").wait_for()  # the issue #20 NPO row and demo-npo
     assert table.get_by_text("GradDiff").count() == 0
+    assert table.get_by_text("demo-vanilla").count() == 0
     fill(page, "lb-search", "")
     page.locator("#lb-search textarea, #lb-search input").first.press("Enter")
-    count.get_by_text("6 row(s)").wait_for()
+    count.get_by_text(f"{seeded} row(s)").wait_for()
+    fill(page, "lb-search", "upstream")  # the reference rows only
+    page.locator("#lb-search textarea, #lb-search input").first.press("Enter")
+    count.get_by_text(f"{len(REFERENCES)} row(s)").wait_for()
     cell = table.locator('[role=gridcell][data-col="3"]').filter(has_text=re.compile(r"^\s*GA\s*$")).first
     for event in ("mousedown", "mouseup", "click"):  # the grid's sticky header covers the cell for a real click
         cell.dispatch_event(event)
