@@ -287,57 +287,18 @@ def _strict(s: EvalSet, profiles: Sequence[Profile], pool: Sequence[Profile], se
                         continue
                     key = _key(s, task, modality, p.id, i)
                     query_imgs = (image,) if is_image else ()
+                    extra: dict[str, Any] = {}
                     if isinstance(q, MultipleChoice):
                         turns = (*mc_turns, _user(f"{options_block(q)}\n{STRICT_MC_INSTRUCTION}", is_image))
-                        items.append(
-                            Item(
-                                key,
-                                s,
-                                task,
-                                modality,
-                                p.id,
-                                i,
-                                q,
-                                (*mc_images, *query_imgs),
-                                idx if is_image else None,
-                                messages=turns,
-                                score_letters=True,
-                                max_new_tokens=1,
-                            )
-                        )
+                        demo_imgs = mc_images
+                        extra = {"score_letters": True, "max_new_tokens": 1}
                     elif isinstance(q, Cloze):
-                        turns = (*cz_turns, _user(cloze_text(q), is_image))
-                        items.append(
-                            Item(
-                                key,
-                                s,
-                                task,
-                                modality,
-                                p.id,
-                                i,
-                                q,
-                                (*cz_images, *query_imgs),
-                                idx if is_image else None,
-                                messages=turns,
-                            )
-                        )
+                        turns, demo_imgs = (*cz_turns, _user(cloze_text(q), is_image)), cz_images
                     else:
                         instruction = GEN_INSTRUCTION_IMAGE if is_image else GEN_INSTRUCTION_TEXT
-                        turns = (_user(f"{q.question}\n{instruction}", is_image),)
-                        items.append(
-                            Item(
-                                key,
-                                s,
-                                task,
-                                modality,
-                                p.id,
-                                i,
-                                q,
-                                query_imgs,
-                                idx if is_image else None,
-                                messages=turns,
-                            )
-                        )
+                        turns, demo_imgs = (_user(f"{q.question}\n{instruction}", is_image),), ()
+                    items.append(Item(key, s, task, modality, p.id, i, q, (*demo_imgs, *query_imgs),
+                                      idx if is_image else None, messages=turns, **extra))
     return items
 
 
