@@ -127,6 +127,19 @@ def _failure(exc: LeaderboardError) -> UploadOutcome:
     return UploadOutcome(False, f"**Not accepted:** {md(exc)}", _empty())
 
 
+def _no_file() -> UploadOutcome:
+    return UploadOutcome(False, "**Not accepted:** `file`: choose a results file to upload.", _empty())
+
+
+def _inputs(
+    results: str | Path | bytes | None, samples: str | Path | bytes | None, filename: str | None
+) -> tuple[bytes | None, str | None, bytes | None]:
+    """The results file's bytes and name, and the samples' bytes, from paths (the UI) or bytes (the API)."""
+    data, name = (results, filename) if isinstance(results, bytes) else _read(results)
+    extra = samples if isinstance(samples, bytes) else _read(samples)[0]
+    return data, name, extra
+
+
 def preview_upload(
     board: Leaderboard,
     results: str | Path | bytes | None,
@@ -137,10 +150,9 @@ def preview_upload(
     filename: str | None = None,
 ) -> UploadOutcome:
     """Validate an upload and show what would be stored; stores nothing."""
-    data, name = (results, filename) if isinstance(results, bytes) else _read(results)
-    extra = samples if isinstance(samples, bytes) else _read(samples)[0]
+    data, name, extra = _inputs(results, samples, filename)
     if not data:
-        return UploadOutcome(False, "**Not accepted:** `file`: choose a results file to upload.", _empty())
+        return _no_file()
     try:
         upload = board.preview(data, filename=name, samples=extra, metadata=metadata,
                                accuracy_unit=Unit(accuracy_unit))
@@ -166,10 +178,9 @@ def submit_upload(
     filename: str | None = None,
 ) -> UploadOutcome:
     """Validate and store an upload as pending; the message gives its id, or every problem."""
-    data, name = (results, filename) if isinstance(results, bytes) else _read(results)
-    extra = samples if isinstance(samples, bytes) else _read(samples)[0]
+    data, name, extra = _inputs(results, samples, filename)
     if not data:
-        return UploadOutcome(False, "**Not accepted:** `file`: choose a results file to upload.", _empty())
+        return _no_file()
     try:
         stored = board.submit(data, filename=name, samples=extra, metadata=metadata, accuracy_unit=Unit(accuracy_unit))
     except (DuplicateSubmission, RateLimited, ValidationFailed, LeaderboardError) as exc:
