@@ -423,11 +423,6 @@ def load_benchmark_cached(source: str = DEMO, revision: str | None = None) -> Be
     return load_benchmark(source, revision=revision)
 
 
-def fingerprint(source: str | Path = DEMO, revision: str | None = None) -> str:
-    """The content fingerprint of a benchmark (16 hex digits of a SHA-256 over its decoded rows)."""
-    return load_benchmark(source, revision=revision).fingerprint
-
-
 # --------------------------------------------------------------------------- CLI
 
 

@@ -6,7 +6,7 @@ folder per config with ``train-0000i-of-0000n.parquet`` shards, images stored
 as ``{"bytes", "path"}`` structs, the biography as a JSON string, the test
 set's ``images`` as a list of images, and ``ft_Data`` with a JSON ``metadata``
 column. Everything is drawn from a seeded generator, so the same seed gives the
-same files byte for byte (and the same :func:`probes.data.fingerprint`).
+same files byte for byte (and the same ``Benchmark.fingerprint``).
 
 The people are invented and the portraits are drawn shapes, not faces of real
 people; the eight "celebrity" profiles are fictional stand-ins for upstream's

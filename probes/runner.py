@@ -18,13 +18,12 @@ Files written to the output folder for a run named ``NAME``:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -307,16 +306,6 @@ def _progress(total: int, *, desc: str, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit="q", dynamic_ncols=True)
-
-
-def prompt_digest(items: Iterable[Item]) -> str:
-    """A short hash of every prompt and image of a plan (to check two plans are the same)."""
-    h = hashlib.sha256()
-    for it in items:
-        h.update((it.key + "\0" + (it.prompt or json.dumps(it.messages, sort_keys=True))).encode())
-        for img in it.images:
-            h.update(hashlib.sha256(img).digest())
-    return h.hexdigest()[:16]
 
 
 def decode_images(images: Sequence[bytes]) -> list[Any]:

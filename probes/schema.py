@@ -251,7 +251,7 @@ class Benchmark(_Frozen):
 
     source: str = Field(description="Where it was read from: 'demo', a folder path or a Hub dataset id.")
     revision: str | None = Field(default=None, description="The resolved Hub commit, when read from the Hub.")
-    fingerprint: str = Field(description="Content hash of the dataset files (see probes.data.fingerprint).")
+    fingerprint: str = Field(description="SHA-256 (16 hex digits) over the decoded rows of every folder read.")
     splits: dict[Split, tuple[Profile, ...]] = Field(description="Profiles of each split present.")
     finetune: tuple[FinetuneRecord, ...] = Field(default=(), description="ft_Data rows, if present.")
 
