@@ -168,16 +168,22 @@ def _text(value: Any, where: _Where, field: str) -> str:
     return value
 
 
-def _multiple_choice(items: Any, modality: Modality, where: _Where, field: str) -> list[MultipleChoice]:
+def _question_objects(items: Any, where: _Where, field: str, keys: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each question object of a (possibly absent) list column, with its field path for error messages."""
     if items is None:
-        return []
+        return
     if not isinstance(items, list):
         raise where.fail(field, f"expected a list of questions, got {type(items).__name__}")
-    out = []
     for k, q in enumerate(items):
         f = f"{field}[{k}]"
         if not isinstance(q, dict):
-            raise where.fail(f, "expected a {Question, Options, Correct_Answer} object")
+            raise where.fail(f, f"expected a {{{keys}}} object")
+        yield f, q
+
+
+def _multiple_choice(items: Any, modality: Modality, where: _Where, field: str) -> list[MultipleChoice]:
+    out = []
+    for f, q in _question_objects(items, where, field, "Question, Options, Correct_Answer"):
         options = q.get("Options")
         if not isinstance(options, dict) or any(not isinstance(options.get(x), str) for x in LETTERS):
             raise where.fail(f + ".Options", f"expected options A, B, C and D as strings, got {options!r}")
@@ -197,15 +203,8 @@ def _multiple_choice(items: Any, modality: Modality, where: _Where, field: str) 
 
 
 def _open_questions(items: Any, cls: type[Generation] | type[Cloze], where: _Where, field: str) -> list[Any]:
-    if items is None:
-        return []
-    if not isinstance(items, list):
-        raise where.fail(field, f"expected a list of questions, got {type(items).__name__}")
     out = []
-    for k, q in enumerate(items):
-        f = f"{field}[{k}]"
-        if not isinstance(q, dict):
-            raise where.fail(f, "expected a {Question, Ground_Truth, Type} object")
+    for f, q in _question_objects(items, where, field, "Question, Ground_Truth, Type"):
         try:
             modality = Modality.from_upstream(q.get("Type"))  # type: ignore[arg-type]
         except ValueError as e:
