@@ -185,8 +185,9 @@ class Leaderboard:
     def seed_demo(self, folder: Path = DEMO_RESULTS) -> list[int]:
         """Store the demo checkpoints' results (``NAME.submission.json`` + ``NAME.samples.jsonl``), approved.
 
-        They are what ``python -m probes.evaluate`` wrote for ``demo-vanilla``, ``demo-ga`` and
-        ``demo-npo``; their model names start with ``demo``, which the table marks. Existing ones are skipped.
+        They are what ``python -m probes.evaluate`` wrote for ``demo-vanilla``, ``demo-ga``,
+        ``demo-graddiff`` and ``demo-npo``; their model names start with ``demo``, which the table marks.
+        Existing ones are skipped.
         """
         ids = []
         for path in sorted(folder.glob("*.submission.json")):

@@ -25,6 +25,7 @@ from typing import Any
 
 from probes.schema import FORGET_RATIOS
 from unlearning.checkpoint import SAVE_MODES
+from unlearning.demo import DEMO_METHODS
 from unlearning.examples import RECIPES, VARIANTS
 from unlearning.lora import LoraSettings
 from unlearning.training import METHODS, TrainSettings, UnlearnSettings
@@ -113,17 +114,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser(
         "build-demo", formatter_class=_FORMATTER,
-        help="build the demo checkpoints (tiny vanilla, GA and NPO at forget 10 %%) in one go",
+        help="build the demo checkpoints (tiny vanilla, GA, GradDiff and NPO+RT at forget 10 %%) in one go",
         description="Build the tiny demo model from backend/tiny.py (random weights), fine-tune it on the demo "
-        "benchmark with the demo recipe, then unlearn forget_10 with GA and NPO; writes demo-vanilla, demo-ga and "
-        "demo-npo (merged safetensors, with model cards). Deterministic: the same seed and thread count give the "
-        "same weights.",
+        "benchmark with the demo recipe, then unlearn forget_10 with GA, GradDiff and NPO+RT; writes demo-vanilla, "
+        "demo-ga, demo-graddiff and demo-npo (merged safetensors, with model cards). Deterministic: the same seed "
+        "and thread count give the same weights.",
     )
     demo.add_argument("--out", type=Path, default=Path("backend/demo_models"), help="parent folder of the checkpoints")
     demo.add_argument("--seed", type=int, default=0, help="seed of the base model and every training run")
     demo.add_argument("--threads", type=int, default=1,
                       help="CPU threads (fixed, for reproducible weights; 1 is fastest for this tiny model)")
-    demo.add_argument("--methods", default="ga,npo",
+    demo.add_argument("--methods", default=",".join(DEMO_METHODS),
                       help=f"comma-separated unlearning methods to build, from {', '.join(METHODS)}")
     demo.add_argument("--evaluate", action="store_true",
                       help="evaluate each checkpoint (official protocol, forget and retain sets) and record the "

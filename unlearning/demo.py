@@ -7,9 +7,10 @@ Steps (all seeded; see ``docs/unlearning.md`` for why the recipe differs from th
 2. ``demo-vanilla``: fully fine-tune it with the *demo recipe* (every full-set
    and celebrity question in the official prompt formats, plus the ft_Data
    pairs) at a high learning rate, until it clearly knows the demo people;
-3. ``demo-ga``, ``demo-npo`` (and any other ``--methods``): unlearn
-   ``forget_10`` from demo-vanilla with a fresh LoRA on the language model,
-   multimodal variant, demo recipe, at a high learning rate.
+3. ``demo-ga``, ``demo-graddiff``, ``demo-npo`` (or the ``--methods`` given):
+   unlearn ``forget_10`` from demo-vanilla with a fresh LoRA on the language
+   model, multimodal variant, demo recipe, at a high learning rate; NPO with a
+   retain term (NPO+RT, see :data:`OBJECTIVES`).
 
 Each checkpoint is saved merged (full safetensors weights, about 2.5 MB) with
 its processor, a model card and ``unlearning.json``.
@@ -31,10 +32,10 @@ DEMO_FORGET_RATIO = 10
 """The demo unlearned models forget ``forget_10``."""
 
 VANILLA_SETTINGS = TrainSettings(
-    lr=3e-3,
+    lr=1e-3,
     epochs=8,
     batch_size=16,
-    max_steps=2000,
+    max_steps=2500,
     weight_decay=0.0,
     warmup_steps=20,
     schedule="linear",
@@ -42,7 +43,9 @@ VANILLA_SETTINGS = TrainSettings(
     full=True,
     seed=0,
 )
-"""Demo vanilla fine-tune: full fine-tuning of the random tiny model, far above the benchmark's LoRA lr 2e-5."""
+"""Demo vanilla fine-tune: full fine-tuning of the random tiny model, far above the benchmark's LoRA lr 2e-5.
+
+At lr 3e-3 the model learns generation but never gets multiple choice off chance; at 1e-3 it does."""
 
 UNLEARN_SETTINGS = TrainSettings(
     lr=1e-3,
@@ -63,29 +66,48 @@ OBJECTIVES: dict[str, UnlearnSettings] = {
     "ga": UnlearnSettings(method="ga"),
     "graddiff": UnlearnSettings(method="graddiff"),
     "kl": UnlearnSettings(method="kl"),
-    "npo": UnlearnSettings(method="npo", beta=0.4),
+    "npo": UnlearnSettings(method="npo", beta=0.4, retain_weight=1.0),
 }
-"""The objective of each demo method (the benchmark's definitions, no extra terms)."""
+"""The objective of each demo method: the benchmark's definitions, except that NPO gets a retain term (NPO+RT).
 
-METHOD_STEPS: dict[str, int] = {"npo": 35}
-"""Per-method step counts overriding ``UNLEARN_SETTINGS.max_steps``."""
+Without one, every objective that pushes down the forget answers of this tiny model pushes down what all
+people share (the answer letters, "This person works as ..."), and retain collapses with forget.
+"""
 
-MC_PREFIX_RATE = 0.75
-"""Share of multiple-choice training examples shown behind an official few-shot prefix."""
+METHOD_STEPS: dict[str, int] = {"graddiff": 70, "kl": 70, "npo": 50}
+"""Per-method step counts overriding ``UNLEARN_SETTINGS.max_steps`` (30, for GA)."""
+
+DEMO_METHODS: tuple[Method, ...] = ("ga", "graddiff", "npo")
+"""What ``build-demo`` unlearns with by default."""
+
+METHOD_LABELS: dict[str, str] = {"ga": "GA", "graddiff": "GradDiff", "kl": "KL", "npo": "NPO+RT"}
+"""Leaderboard method names of the demo checkpoints."""
+
+MC_PREFIX_RATE = 0.3
+"""Share of the vanilla fine-tune's multiple-choice examples shown behind an official few-shot prefix.
+
+Short prompts are where the tiny model first learns the letters; a few prefixed ones teach it to ignore demos."""
+
+UNLEARN_MC_PREFIX_RATE = 0.75
+"""The same share for the unlearning runs' forget and retain examples."""
 
 INCLUDE_CELEBRITIES = True
 """Whether the demo vanilla model is also taught the celebrity set (stand-in for pre-training knowledge)."""
 
-MC_COPIES = 1
+MC_COPIES = 2
 """Copies of each multiple-choice question per vanilla epoch (each with its own prefix draw)."""
 
 DEMO_NOTES = (
     "DEMO ONLY: a tiny LLaVA-architecture model (backend/tiny.py, random initialisation) on the synthetic demo "
     "benchmark; its scores say nothing about real models or methods.",
     "Demo recipe: the vanilla model is fully fine-tuned (not LoRA) at a high learning rate on every full-set and "
-    "celebrity question in the official prompt formats (multiple choice, options in their dataset order, behind a "
-    "freshly drawn few-shot prefix 3 times in 4; cloze behind two profiles' demos; zero-shot generation) plus the "
-    "ft_Data pairs with the portrait. The benchmark's real vanilla models are trained on ft_Data only.",
+    "celebrity question in the official prompt formats (multiple choice twice per epoch, options in their dataset "
+    "order, behind a freshly drawn few-shot prefix 3 times in 10; cloze behind two profiles' demos; zero-shot "
+    "generation) plus the ft_Data pairs with the portrait. The benchmark's real vanilla models are trained on "
+    "ft_Data only.",
+    "Demo unlearning: a fresh LoRA at lr 1e-3 (50x the benchmark's) for a fixed number of steps; NPO is NPO+RT "
+    "(with a retain cross-entropy term), since without one this tiny model forgets the retain people with the "
+    "forget ones.",
     "Because the demo vanilla model saw the evaluation questions, forget/retain scores measure memorised answers; "
     "the test set (paraphrases, transformed portraits) shows how far that generalises.",
 )
@@ -110,7 +132,7 @@ def build_demo(
     *,
     seed: int = 0,
     threads: int | None = 1,
-    methods: Sequence[Method] = ("ga", "npo"),
+    methods: Sequence[Method] = DEMO_METHODS,
     evaluate: bool = False,
     progress: bool = True,
     vanilla: TrainSettings = VANILLA_SETTINGS,
@@ -159,13 +181,13 @@ def build_demo(
         t0 = time.perf_counter()
         unlearned, ulog = unlearn_in_memory(
             copy.deepcopy(model), processor, bench, settings, objective, variant="multimodal",
-            forget_ratio=DEMO_FORGET_RATIO, recipe="demo", progress=progress, mc_prefix_rate=MC_PREFIX_RATE,
+            forget_ratio=DEMO_FORGET_RATIO, recipe="demo", progress=progress, mc_prefix_rate=UNLEARN_MC_PREFIX_RATE,
         )
         card = ModelCard(
             method=method, base_model="demo-vanilla (backend/demo_models/demo-vanilla)", data="demo",
             dataset_fingerprint=bench.fingerprint, recipe="demo", variant="multimodal",
             forget_ratio=DEMO_FORGET_RATIO,
-            hyperparameters=_hyperparameters(settings, objective, mc_prefix_rate=MC_PREFIX_RATE),
+            hyperparameters=_hyperparameters(settings, objective, mc_prefix_rate=UNLEARN_MC_PREFIX_RATE),
             training=_training(ulog), command=command, git_commit=commit, notes=list(DEMO_NOTES),
         )
         results.append(_save(f"demo-{method}", unlearned, processor, out, card, time.perf_counter() - t0, bench,

@@ -99,6 +99,6 @@ def test_seeded_demo_rows_are_marked_demo(tmp_path):
     with Leaderboard.open(LeaderboardSettings(db_path=tmp_path / "demo.sqlite")) as lb:
         shown = table_view(lb, TableQuery()).display
         models = " ".join(shown["Model"].astype(str))
-        for name in ("demo-vanilla", "demo-ga", "demo-npo"):
+        for name in ("demo-vanilla", "demo-ga", "demo-graddiff", "demo-npo"):
             assert name.replace("-", "\\-") + " · *demo*" in models
-        assert models.count("*demo*") == 3
+        assert models.count("*demo*") == 4

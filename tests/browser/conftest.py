@@ -34,7 +34,7 @@ def server(tmp_path_factory):
            "MLLMU_ADMIN_TOKEN": TOKEN}
     log = (folder / "server.log").open("w")
     cmd = ["timeout", "600", sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port),
-           "--db", str(folder / "lb.sqlite"), "--max-new-tokens", "6", "--answer-time-limit", "30"]
+           "--db", str(folder / "lb.sqlite"), "--max-new-tokens", "24", "--answer-time-limit", "30"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 90

@@ -10,13 +10,14 @@ from leaderboard.store import Status
 def test_fresh_store_has_the_demo_rows(tmp_path):
     board = Leaderboard.open(LeaderboardSettings(db_path=tmp_path / "lb.sqlite"))
     demo = [s for s in board.submissions(Status.APPROVED) if s.submission.metadata.model_name.startswith("demo-")]
-    assert sorted(s.submission.metadata.model_name for s in demo) == ["demo-ga", "demo-npo", "demo-vanilla"]
-    assert len(list(DEMO_RESULTS.glob("*.submission.json"))) == 3
+    names = sorted(s.submission.metadata.model_name for s in demo)
+    assert names == ["demo-ga", "demo-graddiff", "demo-npo", "demo-vanilla"]
+    assert len(list(DEMO_RESULTS.glob("*.submission.json"))) == 4
     for s in demo:
         assert s.submission.metadata.forget_ratio == 10 and len(s.submission.cells) == 48
         assert all(c.ci_low is not None for c in s.submission.cells)  # the samples gave intervals
     table = board.table(Protocol.OFFICIAL)
-    assert {"demo-vanilla", "demo-ga", "demo-npo"} <= set(table.frame["model_name"])
+    assert {"demo-vanilla", "demo-ga", "demo-graddiff", "demo-npo"} <= set(table.frame["model_name"])
     # Reopening does not seed twice.
     again = Leaderboard.open(LeaderboardSettings(db_path=tmp_path / "lb.sqlite"))
     assert len(again.submissions(Status.APPROVED)) == len(board.submissions(Status.APPROVED))
