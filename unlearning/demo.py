@@ -80,9 +80,6 @@ METHOD_STEPS: dict[str, int] = {"graddiff": 70, "kl": 70, "npo": 50}
 DEMO_METHODS: tuple[Method, ...] = ("ga", "graddiff", "npo")
 """What ``build-demo`` unlearns with by default."""
 
-METHOD_LABELS: dict[str, str] = {"ga": "GA", "graddiff": "GradDiff", "kl": "KL", "npo": "NPO+RT"}
-"""Leaderboard method names of the demo checkpoints."""
-
 MC_PREFIX_RATE = 0.3
 """Share of the vanilla fine-tune's multiple-choice examples shown behind an official few-shot prefix.
 
