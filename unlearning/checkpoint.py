@@ -97,6 +97,8 @@ class ModelCard:
         from unlearning.training import METHOD_NAMES
 
         name = METHOD_NAMES.get(self.method, self.method)
+        if self.method in ("ga", "npo") and float(self.hyperparameters.get("retain_weight") or 0) > 0:
+            name += "+RT"  # with a retain cross-entropy term (e.g. NPO+RT)
         title = "Vanilla fine-tune" if self.method == "vanilla" else f"{name} unlearning"
         lines = [
             "---",

@@ -74,3 +74,17 @@ def test_errors_are_messages_not_tracebacks(argv, message, capsys, tmp_path, mon
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("method", "retain_weight", "title"), [
+    ("npo", 0.0, "# NPO unlearning (multimodal)"),
+    ("npo", 1.0, "# NPO+RT unlearning (multimodal)"),
+    ("ga", 0.5, "# GA+RT unlearning (multimodal)"),
+    ("graddiff", 1.0, "# GradDiff unlearning (multimodal)"),
+])
+def test_card_names_a_retain_term_added_to_ga_or_npo(method, retain_weight, title):
+    from unlearning.checkpoint import ModelCard
+
+    card = ModelCard(method=method, base_model="m", data="demo", dataset_fingerprint="f", recipe="ft",
+                     variant="multimodal", forget_ratio=10, hyperparameters={"retain_weight": retain_weight})
+    assert title in card.to_markdown().splitlines()
