@@ -12,7 +12,7 @@ import pytest
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fakes import OFFICIAL_FIXTURE, TOKEN, UPSTREAM_METADATA  # noqa: E402,F401  (shared with the tests)
+from fakes import TOKEN  # noqa: E402
 
 
 def free_port() -> int:

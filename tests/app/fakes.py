@@ -5,15 +5,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 from probes.probe import ProbeQuestion
 from probes.schema import LETTERS, Task
 
-ROOT = Path(__file__).resolve().parents[2]
-OFFICIAL_FIXTURE = (
-    ROOT.parent / "shared" / "fixtures" / "official" / "llava_vanilla_forget5_final_evaluation_results.json"
-)
 TOKEN = "test-admin-token"
 UPSTREAM_METADATA = {
     "model_name": "LLaVA vanilla <script>alert(1)</script>",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from fakes import OFFICIAL_FIXTURE, TOKEN, UPSTREAM_METADATA
+from fakes import TOKEN, UPSTREAM_METADATA
 
 
 def test_named_endpoints_are_documented(client):
@@ -33,8 +33,8 @@ def test_leaderboard_json_has_reference_rows_and_directions(client):
     assert present == sorted(present) and values[: len(present)] == present  # lower first, empty last
 
 
-def test_submit_approve_and_see_the_row(client):
-    raw = OFFICIAL_FIXTURE.read_text()
+def test_submit_approve_and_see_the_row(client, official_fixture):
+    raw = official_fixture.read_text()
     meta = {**UPSTREAM_METADATA, "model_name": "API fixture"}
     before = client.predict(api_name="/leaderboard")["rows"]
     bad = client.predict(results=raw, metadata={**meta, "forget_ratio": 7}, api_name="/submit")

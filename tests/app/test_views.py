@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from fakes import OFFICIAL_FIXTURE, UPSTREAM_METADATA
+from fakes import UPSTREAM_METADATA
 
 from leaderboard.schema import Protocol
 from leaderboard.service import Leaderboard, LeaderboardSettings
@@ -40,10 +40,10 @@ def test_filters_groups_and_direction_aware_sort(board):
     assert csv.splitlines()[0].startswith("id,kind,status,model_name") and len(csv.splitlines()) == 7
 
 
-def test_submitted_text_is_escaped_everywhere(board, tmp_path):
+def test_submitted_text_is_escaped_everywhere(board, tmp_path, official_fixture):
     evil = {**UPSTREAM_METADATA, "model_name": "<img src=x onerror=alert(1)>[x](javascript:alert(1))",
             "notes": "<script>alert('n')</script>", "submitter": "**bold**"}
-    outcome = submit_upload(board, OFFICIAL_FIXTURE, None, evil)
+    outcome = submit_upload(board, official_fixture, None, evil)
     assert outcome.ok, outcome.message
     board.approve(outcome.submission_id)
     view = table_view(board, TableQuery())
@@ -56,9 +56,9 @@ def test_submitted_text_is_escaped_everywhere(board, tmp_path):
     assert "<script>" not in pending_frame(board).to_string()
 
 
-def test_preview_stores_nothing_and_errors_name_fields(board, tmp_path):
+def test_preview_stores_nothing_and_errors_name_fields(board, tmp_path, official_fixture):
     before = [s.id for s in board.submissions()]
-    good = preview_upload(board, OFFICIAL_FIXTURE, None, UPSTREAM_METADATA)
+    good = preview_upload(board, official_fixture, None, UPSTREAM_METADATA)
     assert good.ok and len(good.cells) == 12 and set(good.cells["set"]) == {"Forget ↓"}
     bad_file = tmp_path / "bad_final_evaluation_results.json"
     bad_file.write_text('{"Forget Set Results": {"classification": {"Pure Text Question Acuracy": 140}}}')

@@ -13,8 +13,6 @@ import pytest
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = (Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "official"
-           / "llava_vanilla_forget5_final_evaluation_results.json")
 # Screenshots go to a temporary folder; set MLLMU_SCREENSHOTS=docs/screenshots to refresh the README's.
 SHOTS = Path(os.environ.get("MLLMU_SCREENSHOTS") or Path(tempfile.gettempdir()) / "mllmu-screenshots")
 
@@ -97,10 +95,10 @@ def test_malformed_upload_shows_errors_and_changes_nothing(page, server, tmp_pat
     assert page.errors == []  # type: ignore[attr-defined]
 
 
-def test_submit_the_official_fixture_and_see_it_after_approval(page, server):
+def test_submit_the_official_fixture_and_see_it_after_approval(page, server, official_fixture):
     name = "Browser fixture vanilla"
     open_tab(page, "Submit")
-    page.locator("#submit-results input[type=file]").set_input_files(str(FIXTURE))
+    page.locator("#submit-results input[type=file]").set_input_files(str(official_fixture))
     fill(page, "submit-model-name", name)
     fill(page, "submit-base-model", "llava-hf/llava-1.5-7b-hf")
     page.locator("#submit-base-model input").press("Enter")

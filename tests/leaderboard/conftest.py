@@ -2,37 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from leaderboard.schema import Cell, Protocol, Provenance, Submission, SubmissionMetadata
 
-DATA = Path(__file__).with_name("data")
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared"
-OFFICIAL_FIXTURE = SHARED / "fixtures" / "official" / "llava_vanilla_forget5_final_evaluation_results.json"
-
-
-@pytest.fixture(scope="session")
-def official_fixture() -> Path:
-    """The real upstream output file (LLaVA vanilla, forget 5 %, forget set only)."""
-    if not OFFICIAL_FIXTURE.exists():  # pragma: no cover - the shared folder is part of the checkout
-        pytest.fail(f"shared fixture missing: {OFFICIAL_FIXTURE}")
-    return OFFICIAL_FIXTURE
-
-
-@pytest.fixture(scope="session")
-def official_values(official_fixture: Path) -> dict[str, dict[str, dict[str, float]]]:
-    """The fixture's numbers, decoded independently of the code under test."""
-    return json.loads(official_fixture.read_text())
-
-
-@pytest.fixture
-def data_dir() -> Path:
-    """Folder of the test data files (old-version and future-version submissions, ...)."""
-    return DATA
 
 
 def make_submission(
