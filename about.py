@@ -22,15 +22,15 @@ SET_DESCRIPTIONS = {
 
 def about_markdown() -> str:
     """The About tab as Markdown: benchmark, sets and directions, metrics, scores, protocols, CLI, citation."""
-    from probes.metrics import METRICS
-    from probes.schema import EvalSet
+    from benchmark.metrics import METRICS, Unit
+    from benchmark.vocabulary import EvalSet
 
     sets = "\n".join(
         f"| {s.value.capitalize()} | {SET_DESCRIPTIONS[s.value]} | {'lower ↓' if s.lower_is_better else 'higher ↑'} |"
         for s in EvalSet
     )
     metrics = "\n".join(
-        f"| {m.task.value} | `{m.name}` | {'percent, 0-100' if m.scale == 'percent' else 'fraction, 0-1'} | "
+        f"| {m.task.value} | `{m.name}` | {'percent, 0-100' if m.unit is Unit.PERCENT else 'fraction, 0-1'} | "
         f"{m.description} |"
         for m in METRICS.values()
     )

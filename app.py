@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import gradio as gr
 
     from leaderboard.service import Leaderboard
-    from probes.probe import ProbeService
+    from probes.service import ProbeService
 
 TITLE = "MLLMU-Bench Arena"
 
@@ -35,7 +35,8 @@ class Services:
 def make_services(settings: AppSettings) -> Services:
     """Open the store and prepare the probe service (models and benchmark load lazily) from ``settings``."""
     from leaderboard.service import Leaderboard, LeaderboardSettings
-    from probes.probe import ModelPool, ProbeService
+    from probes.models import ModelPool
+    from probes.service import ProbeService
 
     settings.db.parent.mkdir(parents=True, exist_ok=True)
     board = Leaderboard.open(LeaderboardSettings(db_path=settings.db))
@@ -63,8 +64,8 @@ def _api(blocks: gr.Blocks, services: Services, settings: AppSettings) -> None:
     """The named API endpoints: ``leaderboard``, ``submit``, ``moderate`` and ``probe``."""
     import gradio as gr
 
-    from leaderboard.schema import Protocol
-    from leaderboard.submit_tab import authorized, moderate, submit_upload
+    from benchmark.vocabulary import Protocol
+    from leaderboard import submissions
     from leaderboard.tab import ALL, TableQuery, table_json
     from probes.tab import probe_api
 
@@ -83,15 +84,17 @@ def _api(blocks: gr.Blocks, services: Services, settings: AppSettings) -> None:
     def submit(results: str, metadata: dict[str, Any], samples: str = "", filename: str = "results.json",
                accuracy_unit: str = "percent") -> dict[str, Any]:
         """Validate and store a result file given as JSON text (pending); returns the id or every problem."""
-        outcome = submit_upload(board, results.encode(), samples.encode() or None, metadata,
-                                accuracy_unit=accuracy_unit, filename=filename)
-        return {"ok": outcome.ok, "id": outcome.submission_id, "message": outcome.message}
+        outcome = submissions.submit(board, results.encode(), metadata=metadata, samples=samples.encode() or None,
+                                     filename=filename, accuracy_unit=accuracy_unit)
+        return {"ok": outcome.ok, "id": outcome.submission_id, "message": outcome.message,
+                "problems": [{"field": p.field, "message": p.message} for p in outcome.problems]}
 
     def moderate_api(token: str, submission_id: int, action: str, reason: str = "") -> dict[str, Any]:
         """Approve or reject a submission; needs the admin token."""
-        if not authorized(settings.admin_secret, token):
+        if not submissions.authorized(settings.admin_secret, token):
             return {"ok": False, "message": "wrong admin token"}
-        return {"ok": True, "message": moderate(board, submission_id, action, reason)}
+        outcome = submissions.moderate(board, submission_id, action, reason)
+        return {"ok": outcome.ok, "message": outcome.message}
 
     gr.api(leaderboard, api_name="leaderboard")
     gr.api(submit, api_name="submit")

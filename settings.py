@@ -1,7 +1,7 @@
 """The app's settings: one object, from defaults, then ``MLLMU_*`` environment variables, then command-line flags.
 
 Every setting has an embedded default, so ``python app.py`` on a fresh machine
-runs on the demo benchmark, the demo models of ``backend/models.yaml`` and a
+runs on the demo benchmark, the demo models of ``models.yaml`` and a
 local SQLite store at ``var/leaderboard.sqlite``. Each setting ``name`` can be
 set with the environment variable ``MLLMU_<NAME>`` (upper case) and with the
 flag ``--<name>`` (dashes for underscores); a flag wins over the environment::
@@ -19,10 +19,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEFAULT_DB = Path("var/leaderboard.sqlite")
-"""Default store location, relative to the working directory (the same as the leaderboard CLI's)."""
-
-Quantize = Literal["auto", "4bit", "none"]
+from backend.loading import Quantize
+from leaderboard.store import DEFAULT_DB_PATH as DEFAULT_DB
 
 
 class AppSettings(BaseSettings):
@@ -34,7 +32,7 @@ class AppSettings(BaseSettings):
     port: int = Field(default=7860, ge=0, le=65535, description="Port to listen on (0 picks a free one).")
     db: Path = Field(default=DEFAULT_DB, description="SQLite file of the leaderboard store (created if absent).")
     models: Path | None = Field(
-        default=None, description="Model registry YAML; default: the backend's registry, backend/models.yaml."
+        default=None, description="Model registry YAML; default: the project's registry, models.yaml."
     )
     data: str = Field(default="demo", description="Probe benchmark: 'demo', a folder in the Hub layout, or a Hub id.")
     data_revision: str | None = Field(default=None, description="Hub revision of --data when it is a Hub dataset id.")

@@ -1,9 +1,10 @@
-"""Command line of the model backend.
+"""Command line of the model backend: list and check the model registry.
 
 Usage::
 
-    python -m backend build-tiny --out backend/demo_models/demo-base [--seed 0] [--corpus-file FILE]
     python -m backend models [--json] [--registry FILE]
+
+(The tiny demo model is built by ``python -m demo build-tiny``.)
 """
 
 from __future__ import annotations
@@ -17,37 +18,21 @@ from typing import Any
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    build = sub.add_parser("build-tiny", help="build a deterministic tiny LLaVA model (random weights) into a folder")
-    build.add_argument("--out", required=True, type=Path, help="folder to write (created; files are overwritten)")
-    build.add_argument("--seed", type=int, default=0, help="weight initialisation seed (default 0)")
-    build.add_argument(
-        "--corpus-file",
-        type=Path,
-        default=None,
-        help="train the tokenizer on this UTF-8 text file, one text per line (default: the demo benchmark's text)",
+    parser = argparse.ArgumentParser(
+        prog="python -m backend",
+        description=__doc__.splitlines()[0],
+        epilog="The tiny demo model and the demo checkpoints are built by `python -m demo` (see its --help).",
     )
-
+    sub = parser.add_subparsers(dest="command", required=True)
     models = sub.add_parser("models", help="list the model registry")
     models.add_argument("--json", action="store_true", help="print the registry as JSON")
-    models.add_argument("--registry", type=Path, default=None, help="registry YAML (default: backend/models.yaml)")
+    models.add_argument("--registry", type=Path, default=None, help="registry YAML (default: models.yaml)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None, *, out: Callable[[str], Any] = print) -> int:
     """Run the CLI; returns the process exit code."""
     args = _parser().parse_args(argv)
-    if args.command == "build-tiny":
-        from backend.tiny import build_tiny_to_folder
-
-        corpus = None
-        if args.corpus_file is not None:
-            corpus = args.corpus_file.read_text(encoding="utf-8").splitlines()
-        folder = build_tiny_to_folder(args.out, seed=args.seed, corpus=corpus)
-        out(f"wrote tiny LLaVA model to {folder}")
-        return 0
     if args.command == "models":
         from backend.registry import RegistryError, load_registry
 

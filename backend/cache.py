@@ -1,4 +1,4 @@
-"""A thread-safe LRU cache of loaded models with a memory budget, and model pairs.
+"""A thread-safe LRU cache of loaded models with a memory budget, model pairs, and :func:`open_model`.
 
 The app serves several users and the evaluation runner from one process, so:
 
@@ -23,7 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from backend.fakes import FakeModel
 from backend.loading import LoadedModel, ModelOutOfMemoryError, Quantize, load_model, pick_device
+from backend.model import Model, TransformersModel
 from backend.registry import ModelKind, ModelSpec, Registry
 
 logger = logging.getLogger(__name__)
@@ -272,6 +274,22 @@ class ModelCache:
             self.get(left, quantize=quantize, device=device), self.get(right, quantize=quantize, device=device), False
         )
 
+    def models(
+        self, left: ModelSpec, right: ModelSpec, *, quantize: Quantize = "auto", device: str | None = None
+    ) -> tuple[Model, Model]:
+        """Two models through the seam for a side-by-side comparison (:meth:`get_pair` for real weights).
+
+        A ``fake`` entry needs no memory and is made on the spot; real ones come from the cache.
+        """
+        fakes = [spec.kind is ModelKind.FAKE for spec in (left, right)]
+        if not any(fakes):
+            pair = self.get_pair(left, right, quantize=quantize, device=device)
+            return TransformersModel(pair.left), TransformersModel(pair.right)
+        return (
+            FakeModel(left) if fakes[0] else TransformersModel(self.get(left, quantize=quantize, device=device)),
+            FakeModel(right) if fakes[1] else TransformersModel(self.get(right, quantize=quantize, device=device)),
+        )
+
 
 def load_pair(
     left: ModelSpec,
@@ -294,3 +312,22 @@ def load_pair(
         load_model(right, quantize=quantize, device=device, registry=registry),
         False,
     )
+
+
+def open_model(
+    spec: ModelSpec,
+    *,
+    quantize: Quantize = "auto",
+    device: str | None = None,
+    registry: Registry | None = None,
+    batch_size: int = 8,
+) -> Model:
+    """The model of a registry entry, uncached: a :class:`~backend.fakes.FakeModel` for ``kind: fake``, else weights.
+
+    Raises:
+        backend.loading.ModelLoadError: the weights cannot be found or loaded (the message says why).
+    """
+    if spec.kind is ModelKind.FAKE:
+        return FakeModel(spec)
+    loaded = load_model(spec, quantize=quantize, device=pick_device(device), registry=registry)
+    return TransformersModel(loaded, batch_size=batch_size)

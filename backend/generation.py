@@ -6,8 +6,8 @@ Prompts come in two modes:
   verbatim, e.g. upstream's ``"USER: <image>\n...\nASSISTANT:"`` strings
   (spec section 3). Each ``<image>`` (the processor's image token) takes the
   next image of the request, so their counts must match.
-- **chat template**: :func:`chat_prompt` renders messages with the processor's
-  own chat template into such a string (the strict protocol).
+- **chat template**: :func:`chat_prompt` renders a conversation with the
+  processor's own chat template into such a string (the strict protocol).
 
 Results returned by :func:`generate_batch` and :func:`stream_generate` are the
 continuation only (never the prompt), decoded without special tokens, and
@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from backend.loading import LoadedModel
 
@@ -56,24 +56,31 @@ class GenerationRequest:
     """One image per image token in the prompt, in order."""
 
 
-@dataclass(frozen=True)
-class ChatMessage:
-    """One turn of a conversation for :func:`chat_prompt`."""
+class ChatTurn(Protocol):
+    """One turn of a conversation for :func:`chat_prompt` (``benchmark.prompts.ChatTurn`` is one)."""
 
-    role: Literal["system", "user", "assistant"]
-    """Who speaks."""
-    text: str
-    """What is said."""
-    images: int = 0
-    """How many images come with this turn (placed before the text, as LLaVA does)."""
+    @property
+    def role(self) -> str:
+        """``system``, ``user`` or ``assistant``."""
+        ...
+
+    @property
+    def text(self) -> str:
+        """What is said."""
+        ...
+
+    @property
+    def images(self) -> int:
+        """How many images come with this turn (placed before the text, as LLaVA does)."""
+        ...
 
 
-def chat_prompt(loaded: LoadedModel, messages: Sequence[ChatMessage], *, add_generation_prompt: bool = True) -> str:
-    """Render messages with the model's own chat template (chat-template mode).
+def chat_prompt(loaded: LoadedModel, turns: Sequence[ChatTurn], *, add_generation_prompt: bool = True) -> str:
+    """Render a conversation with the model's own chat template (chat-template mode).
 
     Args:
         loaded: The model whose processor's template is used.
-        messages: The conversation, in order.
+        turns: The conversation, in order.
         add_generation_prompt: End with the assistant's turn opener so the model answers.
 
     Raises:
@@ -86,22 +93,10 @@ def chat_prompt(loaded: LoadedModel, messages: Sequence[ChatMessage], *, add_gen
             "or add chat_template.jinja to its processor"
         )
     conversation = [
-        {
-            "role": m.role,
-            "content": [{"type": "image"}] * m.images + [{"type": "text", "text": m.text}],
-        }
-        for m in messages
+        {"role": turn.role, "content": [{"type": "image"}] * turn.images + [{"type": "text", "text": turn.text}]}
+        for turn in turns
     ]
     return str(processor.apply_chat_template(conversation, add_generation_prompt=add_generation_prompt, tokenize=False))
-
-
-def chat_request(
-    loaded: LoadedModel, question: str, images: Sequence[PILImage] = (), *, system: str | None = None
-) -> GenerationRequest:
-    """A one-question request in chat-template mode, with ``images`` shown before the question."""
-    messages = [ChatMessage("system", system)] if system else []
-    messages.append(ChatMessage("user", question, images=len(images)))
-    return GenerationRequest(chat_prompt(loaded, messages), tuple(images))
 
 
 def _image_token(loaded: LoadedModel) -> str | None:

@@ -288,7 +288,7 @@ def resolve_source(
         if not folder.is_dir():
             raise ModelNotFoundError(
                 f"model {spec.name!r}: folder {folder} does not exist; fix 'path' in the registry"
-                + (" or build it with `python -m backend build-tiny --out ...`" if "demo_models" in str(folder) else "")
+                + (" or rebuild the demo models with `python -m demo`" if "demo" in folder.parts else "")
             )
         return ResolvedSource(folder, None)
     from huggingface_hub import snapshot_download

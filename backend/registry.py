@@ -1,6 +1,6 @@
 """The model registry: one human-edited YAML file listing the models the app knows.
 
-The default registry is ``backend/models.yaml``. Each entry is a
+The default registry is ``models.yaml`` at the repository root. Each entry is a
 :class:`ModelSpec`; a file with a mistake is refused as a whole, with an error
 that names the entry and the field (``models.yaml: entry 3 'demo-ga': field
 'kind': ...``), because a half-loaded registry would silently hide a model.
@@ -10,8 +10,8 @@ Layout::
     version: 1
     models:
       - name: demo-base                      # short name, unique
-        path: backend/demo_models/demo-base  # a local folder (relative to the repository root) ...
-        kind: full                           # full checkpoint, or an adapter on `base`
+        path: demo/models/demo-base          # a local folder (relative to the repository root) ...
+        kind: full                           # full checkpoint, an adapter on `base`, or a fake
         prompt_style: llava
         description: Tiny untrained LLaVA.
       - name: llava-vanilla
@@ -19,6 +19,9 @@ Layout::
         revision: main                       # required for Hub entries; pin a commit for reproducibility
         base: llava-1.5-7b                   # the model it was made from (an entry name)
         method: vanilla
+      - name: echo
+        kind: fake                           # no weights: a deterministic stand-in (backend.fakes)
+        behaviour: hash                      # which registered fake behaviour answers
 """
 
 from __future__ import annotations
@@ -33,14 +36,27 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 REGISTRY_VERSION = 1
 """The registry file format version this code reads."""
 
-DEFAULT_REGISTRY = Path(__file__).resolve().parent / "models.yaml"
-"""The registry shipped with the project."""
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 """Relative ``path`` entries are resolved against this folder (the repository root) by default."""
 
+DEFAULT_REGISTRY = REPO_ROOT / "models.yaml"
+"""The registry shipped with the project."""
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def repo_id_problem(repo_id: str) -> str | None:
+    """What is wrong with ``repo_id`` as a Hub model id ``owner/name`` (huggingface_hub's rules), or None."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    form = f"{repo_id!r} is not a Hub model id of the form 'owner/name' (e.g. MLLMMU/LLaVA_Vanilla)"
+    if repo_id.count("/") != 1:
+        return form
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        return f"{form}: {exc}"
+    return None
 
 
 class RegistryError(ValueError):
@@ -61,17 +77,8 @@ class ModelKind(StrEnum):
     """A complete checkpoint (possibly a merged fine-tune)."""
     ADAPTER = "adapter"
     """A LoRA (peft) adapter that is applied on the entry named by ``base``."""
-
-
-class PromptStyle(StrEnum):
-    """How prompts for a model are written."""
-
-    LLAVA = "llava"
-    """Upstream's raw ``USER: <image>\\n...ASSISTANT:`` strings (spec section 3)."""
-    IDEFICS2 = "idefics2"
-    """Upstream evaluates Idefics2 with the same LLaVA strings; kept apart so results say which model family."""
-    CHAT_TEMPLATE = "chat_template"
-    """The processor's own chat template (the strict protocol)."""
+    FAKE = "fake"
+    """No weights: a deterministic stand-in whose answers come from a registered behaviour (:mod:`backend.fakes`)."""
 
 
 class ModelSpec(BaseModel):
@@ -100,18 +107,29 @@ class ModelSpec(BaseModel):
     forget_ratio: int | None = Field(
         default=None, description="Forget split percentage (5, 10 or 15) for unlearned models."
     )
-    prompt_style: PromptStyle = Field(default=PromptStyle.LLAVA, description="How prompts are written for it.")
+    prompt_style: str = Field(
+        default="llava",
+        description="How prompts are written for it: llava, idefics2 or chat_template (the benchmark's prompt styles).",
+    )
+    behaviour: str | None = Field(default=None, description="For kind fake: the registered fake behaviour (e.g. hash).")
     description: str = Field(default="", description="One line for humans.")
 
     @model_validator(mode="after")
     def _check(self) -> Self:
         if not _NAME.match(self.name):
             raise ValueError(f"field 'name': {self.name!r} must be 1-64 letters, digits, '.', '_' or '-'")
+        if self.kind is ModelKind.FAKE:
+            if self.repo_id is not None or self.path is not None or not self.behaviour:
+                raise ValueError("kind 'fake': give 'behaviour' (e.g. hash) and neither 'repo_id' nor 'path'")
+            return self
+        if self.behaviour is not None:
+            raise ValueError("field 'behaviour': only for kind 'fake'")
         if (self.repo_id is None) == (self.path is None):
             raise ValueError("fields 'repo_id'/'path': give exactly one (a Hub repository or a local folder)")
         if self.repo_id is not None:
-            if not _REPO_ID.match(self.repo_id):
-                raise ValueError(f"field 'repo_id': {self.repo_id!r} must look like 'owner/name'")
+            problem = repo_id_problem(self.repo_id)
+            if problem:
+                raise ValueError(f"field 'repo_id': {problem}")
             if not self.revision:
                 raise ValueError(
                     "field 'revision': required for a Hub model (a commit sha, or 'main' to follow the branch)"
@@ -124,7 +142,9 @@ class ModelSpec(BaseModel):
 
     @property
     def source(self) -> str:
-        """The Hub repository id or the local path, as written."""
+        """The Hub repository id or the local path, as written (``fake:BEHAVIOUR`` for a fake)."""
+        if self.kind is ModelKind.FAKE:
+            return f"fake:{self.behaviour}"
         return self.repo_id if self.repo_id is not None else str(self.path)
 
     @property
@@ -144,7 +164,7 @@ class ModelSpec(BaseModel):
         """A spec for a model outside the registry: an existing folder, else a Hub id (revision defaults to main)."""
         text = str(source)
         label = name or re.sub(r"[^A-Za-z0-9._-]", "-", Path(text).name or text)[:64].strip("-._") or "model"
-        if Path(text).expanduser().exists() or not _REPO_ID.match(text):
+        if Path(text).expanduser().exists() or repo_id_problem(text) is not None:
             return cls(name=label, path=str(Path(text).expanduser().resolve()))
         return cls(name=label, repo_id=text, revision=revision or "main")
 
@@ -248,7 +268,7 @@ def parse_registry(data: Any, *, source: str = "registry", root: Path | None = N
 
 
 def load_registry(path: str | Path | None = None, *, root: Path | None = None) -> Registry:
-    """Read and validate a registry YAML file (default: ``backend/models.yaml``).
+    """Read and validate a registry YAML file (default: ``models.yaml`` at the repository root).
 
     Args:
         path: The YAML file; the app passes its settings value here.

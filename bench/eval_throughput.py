@@ -25,11 +25,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from probes.data import load_benchmark  # noqa: E402
-from probes.protocols import PROTOCOL_VERSIONS, plan  # noqa: E402
-from probes.responders import load_responder  # noqa: E402
-from probes.runner import RunConfig, _limit, decode_images, run  # noqa: E402
-from probes.schema import EvalSet, Task  # noqa: E402
+from backend.model import decode_images  # noqa: E402
+from benchmark.protocols import plan  # noqa: E402
+from benchmark.reader import load_benchmark  # noqa: E402
+from benchmark.vocabulary import EvalSet, Protocol, Task  # noqa: E402
+from probes.models import load_for_evaluation, prompt_style  # noqa: E402
+from probes.runner import RunConfig, _limit, run  # noqa: E402
 
 
 def upstream_loop(loaded, items) -> dict[str, dict[str, float]]:
@@ -73,19 +74,20 @@ def main() -> None:
     args = p.parse_args()
 
     bench = load_benchmark(args.data)
-    responder, _ = load_responder(args.model, batch_size=args.batch_size)
+    model, _ = load_for_evaluation(args.model, batch_size=args.batch_size)
+    style = prompt_style(model.spec)
     cfg = RunConfig(name="bench", model=args.model, data=args.data, dataset_fingerprint=bench.fingerprint,
-                    forget_ratio=args.forget_ratio, protocol="official",
-                    protocol_version=PROTOCOL_VERSIONS["official"], sets=tuple(EvalSet), seed=0,
-                    limit=args.limit, prompt_style=responder.prompt_style)
-    items = plan(_limit(bench, args.limit), args.forget_ratio, "official", seed=0, style=responder.prompt_style)
+                    forget_ratio=args.forget_ratio, protocol=Protocol.OFFICIAL,
+                    protocol_version=Protocol.OFFICIAL.version, sets=tuple(EvalSet), seed=0,
+                    limit=args.limit, prompt_style=style.value)
+    items = plan(_limit(bench, args.limit), args.forget_ratio, Protocol.OFFICIAL, seed=0, style=style)
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        ours = run(cfg, bench, responder, Path(tmp), batch_size=args.batch_size, progress=False)
+        ours = run(cfg, bench, model, Path(tmp), batch_size=args.batch_size, progress=False)
         t_ours = time.perf_counter() - t0
     t0 = time.perf_counter()
-    base = upstream_loop(responder.loaded, items)
+    base = upstream_loop(model.loaded, items)  # type: ignore[attr-defined]
     t_base = time.perf_counter() - t0
 
     agree = sum(

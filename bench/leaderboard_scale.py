@@ -21,13 +21,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmark.metrics import Unit, all_cell_keys  # noqa: E402
+from benchmark.submission import Cell, Submission, SubmissionMetadata  # noqa: E402
+from benchmark.vocabulary import EvalSet, Modality, Protocol, Task  # noqa: E402
 from leaderboard.ingest import ParsedUpload, SourceFormat  # noqa: E402
 from leaderboard.plots import modality_comparison, set_bars, tradeoff_scatter  # noqa: E402
-from leaderboard.schema import Cell, Protocol, Submission, SubmissionMetadata, Unit, all_cell_keys  # noqa: E402
 from leaderboard.service import Leaderboard, LeaderboardSettings  # noqa: E402
 from leaderboard.sqlite_store import SQLiteStore  # noqa: E402
 from leaderboard.store import Status  # noqa: E402
-from probes.schema import EvalSet, Modality, Task  # noqa: E402
 
 METHODS = ("vanilla", "GA", "GradDiff", "KL_Min", "NPO")
 BASES = ("llava-hf/llava-1.5-7b-hf", "HuggingFaceM4/idefics2-8b")

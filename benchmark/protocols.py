@@ -22,42 +22,26 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from probes.schema import (
-    LETTERS,
-    Benchmark,
-    Cloze,
-    EvalSet,
-    Generation,
-    Modality,
-    MultipleChoice,
-    Profile,
-    Question,
-    Split,
-    Task,
+from benchmark.dataset import Benchmark, Cloze, MultipleChoice, Profile, Question
+from benchmark.prompts import (
+    MAX_NEW_TOKENS,
+    STRICT_MC_INSTRUCTION,
+    ChatTurn,
+    assistant,
+    cloze_text,
+    generation_text,
+    official_cloze_demo,
+    official_cloze_query,
+    official_generation_prompt,
+    official_mc_demo,
+    official_mc_query,
+    options_block,
+    user,
 )
-
-Protocol = Literal["official", "strict"]
-PROTOCOLS: tuple[Protocol, ...] = ("official", "strict")
-PROTOCOL_VERSIONS: dict[str, str] = {"official": "1.0", "strict": "1.0"}
-"""Bumped whenever a protocol's prompts, sampling or scoring change; recorded in every result."""
-
-PromptStyle = Literal["llava", "idefics2", "chat_template"]
-
-MAX_NEW_TOKENS = 50
-"""Upstream's generation budget for every task."""
-
-GEN_INSTRUCTION_IMAGE = "Answer the question based on your trained knowledge in one sentence accurately in ENGLISH."
-GEN_INSTRUCTION_TEXT = "Answer the question based on your trained knowledge in one sentence in ENGLISH."
-MC_INSTRUCTION = "Just give ONE letter representing the answer directly."
-CLOZE_INSTRUCTION = "\nPlease **ONLY** provide the correct answer that should replace the [Blank]."
-
-ChatMessage = dict[str, Any]
-"""A chat turn in the Hugging Face processor format.
-
-``{"role": "user" | "assistant", "content": [{"type": "image"} | {"type": "text", "text": ...}]}``
-"""
+from benchmark.strict_pool import strict_pool
+from benchmark.vocabulary import EvalSet, Modality, PromptStyle, Protocol, Split, Task
 
 
 @dataclass(frozen=True)
@@ -79,7 +63,7 @@ class Item:
     """Which of the profile's portraits is the query image (test set: the random draw)."""
     prompt: str | None = None
     """The raw prompt string (official protocol)."""
-    messages: tuple[ChatMessage, ...] = field(default=())
+    messages: tuple[ChatTurn, ...] = field(default=())
     """Chat turns to render with the model's chat template (strict protocol)."""
     score_letters: bool = False
     """Strict multiple choice: read the letters' next-token log-probabilities instead of generating."""
@@ -89,51 +73,6 @@ class Item:
     def reference(self) -> str:
         """The correct letter, or the ground truth."""
         return self.question.reference
-
-
-# --------------------------------------------------------------------------- prompt text
-
-
-def options_block(q: MultipleChoice) -> str:
-    """Upstream's options block: the question, then one ``X: option`` line per letter."""
-    return q.question + "\n" + "\n".join(f"{x}: {q.options[x]}" for x in LETTERS)  # type: ignore[index]
-
-
-def cloze_text(q: Cloze) -> str:
-    """Upstream's cloze question: the blank as ``[Blank]`` plus the answer-only instruction."""
-    return q.question.replace("__", "[Blank]") + CLOZE_INSTRUCTION
-
-
-def official_mc_demo(q: MultipleChoice, modality: Modality) -> str:
-    """One multiple-choice demo, as upstream writes it."""
-    head = "USER: <image>\n" if modality is Modality.IMAGE_TEXT else "USER:\n"
-    opts = "".join(f"{x}: {q.options[x]}\n" for x in LETTERS)  # type: ignore[index]
-    return f"{head}Question: {q.question}\n{opts}Correct Answer: {q.correct}\n"
-
-
-def official_mc_query(q: MultipleChoice, modality: Modality) -> str:
-    """The multiple-choice query that follows the demos."""
-    head = "USER: <image>\n" if modality is Modality.IMAGE_TEXT else "USER:\n"
-    return f"{head}{options_block(q)}\n{MC_INSTRUCTION}\nASSISTANT:"
-
-
-def official_cloze_demo(q: Cloze) -> str:
-    """One cloze demo (note upstream's missing space in ``USER:<image>``)."""
-    head = "USER:<image>\n" if q.modality is Modality.IMAGE_TEXT else "USER:\n"
-    return f"{head}{cloze_text(q)}\nCorrect Answer: {q.ground_truth}\n"
-
-
-def official_cloze_query(q: Cloze) -> str:
-    """The cloze query that follows the demos."""
-    head = "USER: <image>\n" if q.modality is Modality.IMAGE_TEXT else "USER:\n"
-    return f"{head}{cloze_text(q)}\nASSISTANT:"
-
-
-def official_generation_prompt(q: Generation) -> str:
-    """The zero-shot generation prompt (the image+text one ends with a space, as upstream)."""
-    if q.modality is Modality.IMAGE_TEXT:
-        return f"USER: <image>\n{q.question}\n{GEN_INSTRUCTION_IMAGE}\nASSISTANT: "
-    return f"USER: {q.question}\n{GEN_INSTRUCTION_TEXT}\nASSISTANT:"
 
 
 # --------------------------------------------------------------------------- planning
@@ -194,7 +133,7 @@ def _official(
 
     # Cloze: two demo profiles (one for Idefics2), demos for every set.
     rng = _rng(seed, s, Task.CLOZE)
-    k = 1 if style == "idefics2" else 2
+    k = 1 if style is PromptStyle.IDEFICS2 else 2
     demo_profiles = [full[i] for i in rng.sample(ids, min(k, len(ids))) if i in full]
     skip = {d.id for d in demo_profiles}
     prefixes = {
@@ -250,16 +189,6 @@ def _official(
 
 STRICT_MC_SHOTS = 3
 STRICT_CLOZE_SHOTS = 2
-STRICT_MC_INSTRUCTION = "Answer with the letter (A, B, C or D) of the correct option."
-
-
-def _user(text: str, with_image: bool) -> ChatMessage:
-    content: list[dict[str, str]] = [{"type": "image"}] if with_image else []
-    return {"role": "user", "content": [*content, {"type": "text", "text": text}]}
-
-
-def _assistant(text: str) -> ChatMessage:
-    return {"role": "assistant", "content": [{"type": "text", "text": text}]}
 
 
 def _strict(s: EvalSet, profiles: Sequence[Profile], pool: Sequence[Profile], seed: int) -> list[Item]:
@@ -267,16 +196,17 @@ def _strict(s: EvalSet, profiles: Sequence[Profile], pool: Sequence[Profile], se
     for modality in Modality:
         is_image = modality is Modality.IMAGE_TEXT
         mc_demos = [(d, q) for d in pool for q in d.questions(Task.CLASSIFICATION, modality)][:STRICT_MC_SHOTS]
-        mc_turns: list[ChatMessage] = []
+        mc_turns: list[ChatTurn] = []
         for _, q in mc_demos:
             assert isinstance(q, MultipleChoice)
-            mc_turns += [_user(f"{options_block(q)}\n{STRICT_MC_INSTRUCTION}", is_image), _assistant(q.correct)]
+            mc_turns += [user(f"{options_block(q)}\n{STRICT_MC_INSTRUCTION}", with_image=is_image),
+                         assistant(q.correct)]
         mc_images = tuple(d.images[0] for d, _ in mc_demos) if is_image else ()
         cz_demos = [(d, q) for d in pool for q in d.questions(Task.CLOZE, modality)][:STRICT_CLOZE_SHOTS]
-        cz_turns: list[ChatMessage] = []
+        cz_turns: list[ChatTurn] = []
         for _, q in cz_demos:
             assert isinstance(q, Cloze)
-            cz_turns += [_user(cloze_text(q), is_image), _assistant(q.ground_truth)]
+            cz_turns += [user(cloze_text(q), with_image=is_image), assistant(q.ground_truth)]
         cz_images = tuple(d.images[0] for d, _ in cz_demos) if is_image else ()
         for task in Task:
             rng = _rng(seed, s, task)
@@ -289,34 +219,26 @@ def _strict(s: EvalSet, profiles: Sequence[Profile], pool: Sequence[Profile], se
                     query_imgs = (image,) if is_image else ()
                     extra: dict[str, Any] = {}
                     if isinstance(q, MultipleChoice):
-                        turns = (*mc_turns, _user(f"{options_block(q)}\n{STRICT_MC_INSTRUCTION}", is_image))
-                        demo_imgs = mc_images
+                        query = user(f"{options_block(q)}\n{STRICT_MC_INSTRUCTION}", with_image=is_image)
+                        turns, demo_imgs = (*mc_turns, query), mc_images
                         extra = {"score_letters": True, "max_new_tokens": 1}
                     elif isinstance(q, Cloze):
-                        turns, demo_imgs = (*cz_turns, _user(cloze_text(q), is_image)), cz_images
+                        turns, demo_imgs = (*cz_turns, user(cloze_text(q), with_image=is_image)), cz_images
                     else:
-                        instruction = GEN_INSTRUCTION_IMAGE if is_image else GEN_INSTRUCTION_TEXT
-                        turns, demo_imgs = (_user(f"{q.question}\n{instruction}", is_image),), ()
+                        turns, demo_imgs = (user(generation_text(q), with_image=is_image),), ()
                     items.append(Item(key, s, task, modality, p.id, i, q, (*demo_imgs, *query_imgs),
                                       idx if is_image else None, messages=turns, **extra))
     return items
 
 
-def strict_pool() -> tuple[Profile, ...]:
-    """The strict protocol's fixed demo pool: invented profiles that are in no evaluated set."""
-    from probes.demo import pool_profiles
-
-    return pool_profiles()
-
-
 def plan(
     benchmark: Benchmark,
     forget_ratio: int,
-    protocol: Protocol,
+    protocol: Protocol | str,
     *,
     sets: Iterable[EvalSet] = tuple(EvalSet),
     seed: int = 0,
-    style: PromptStyle = "llava",
+    style: PromptStyle | str = PromptStyle.LLAVA,
 ) -> list[Item]:
     """Every question to ask for ``protocol`` on ``sets``, in a fixed order.
 
@@ -328,10 +250,9 @@ def plan(
         seed: Seeds every random choice (demo profiles, test-set images).
         style: The model's prompt style; decides the number of official cloze demo profiles.
     """
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    protocol, style = Protocol(protocol), PromptStyle(style)
     full = {p.id: p for p in benchmark.splits.get(Split.FULL, ())}
-    pool = strict_pool() if protocol == "strict" else ()
+    pool = strict_pool() if protocol is Protocol.STRICT else ()
     evaluated = {p.id for s in EvalSet for p in _profiles_or_empty(benchmark, s, forget_ratio)}
     if any(p.id in evaluated for p in pool):
         raise ValueError("the strict demo pool overlaps an evaluated set")
@@ -340,9 +261,10 @@ def plan(
         if s not in set(sets):
             continue
         profiles = benchmark.eval_profiles(s, forget_ratio)
-        items += (
-            _official(s, profiles, full, seed, style) if protocol == "official" else _strict(s, profiles, pool, seed)
-        )
+        if protocol is Protocol.OFFICIAL:
+            items += _official(s, profiles, full, seed, style)
+        else:
+            items += _strict(s, profiles, pool, seed)
     return items
 
 

@@ -1,4 +1,4 @@
-"""Read MLLMU-Bench from the demo, a local folder or the Hub, into :mod:`probes.schema` objects.
+"""Read MLLMU-Bench from the demo, a local folder or the Hub, into :mod:`benchmark.dataset` objects.
 
 The folder layout is the Hub dataset's (``MLLMMU/MLLMU-Bench``): one folder per
 config (``Full_Set``, ``forget_5`` ... ``retain_85``, ``Test_Set``, ``Retain_Set``,
@@ -7,11 +7,11 @@ folders may be present; whatever is present is validated, and a problem is
 reported with the file, the row and the field, so a broken download can be
 found and fixed.
 
-Command line::
+Command line (``python -m probes.data describe`` is the same command)::
 
-    python -m probes.data describe --data demo
-    python -m probes.data describe --data /path/to/MLLMU-Bench
-    python -m probes.data describe --data MLLMMU/MLLMU-Bench --revision main
+    python -m benchmark describe --data demo
+    python -m benchmark describe --data /path/to/MLLMU-Bench
+    python -m benchmark describe --data MLLMMU/MLLMU-Bench --revision main
 """
 
 from __future__ import annotations
@@ -26,31 +26,20 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from probes.schema import (
-    FINETUNE_FOLDER,
-    LETTERS,
-    Benchmark,
-    Cloze,
-    FinetunePair,
-    FinetuneRecord,
-    Generation,
-    Modality,
-    MultipleChoice,
-    Profile,
-    Split,
-)
+from benchmark.dataset import Benchmark, Cloze, FinetunePair, FinetuneRecord, Generation, MultipleChoice, Profile
+from benchmark.errors import DatasetError
+from benchmark.vocabulary import FINETUNE_FOLDER, LETTERS, Modality, Split
 
 DEMO = "demo"
 """The source name of the embedded demo benchmark."""
+
+DEMO_DIR = Path(__file__).resolve().parents[1] / "demo" / "data"
+"""Where the embedded demo benchmark lies (data only: it is written by ``python -m demo data``)."""
 
 HUB_REPO = "MLLMMU/MLLMU-Bench"
 """The official benchmark's Hub dataset id."""
 
 _EVAL_COLUMNS = ("ID", "biography", "Classification_Task", "Generation_Task", "Mask_Task")
-
-
-class DatasetError(ValueError):
-    """The dataset on disk does not match the MLLMU-Bench layout; the message says where and why."""
 
 
 class _Where:
@@ -76,12 +65,8 @@ def resolve_source(source: str | Path, revision: str | None = None) -> tuple[Pat
     from the local Hub cache without any network access.
     """
     if str(source) == DEMO:
-        from probes.demo import DEMO_DIR
-
         if not DEMO_DIR.is_dir():
-            raise DatasetError(
-                f"the demo benchmark is missing at {DEMO_DIR}; regenerate it with `python -m probes.demo`"
-            )
+            raise DatasetError(f"the demo benchmark is missing at {DEMO_DIR}; regenerate it with `python -m demo data`")
         return DEMO_DIR, None
     path = Path(source).expanduser()
     if path.exists():
@@ -216,11 +201,6 @@ def _open_questions(items: Any, cls: type[Generation] | type[Cloze], where: _Whe
             cls(question=text, ground_truth=_text(q.get("Ground_Truth"), where, f + ".Ground_Truth"), modality=modality)
         )
     return out
-
-
-def _profile_from_row(row: dict[str, Any], split: Split | None) -> Profile:
-    """Parse one evaluation row that is not read from a file (the strict demo pool)."""
-    return _profile(row, split, _Where(Path("<generated>"), 0, row.get("ID")))
 
 
 def _profile(row: dict[str, Any], split: Split | None, where: _Where) -> Profile:
@@ -426,7 +406,7 @@ def load_benchmark_cached(source: str = DEMO, revision: str | None = None) -> Be
 
 
 def describe(benchmark: Benchmark) -> dict[str, Any]:
-    """The JSON summary printed by ``python -m probes.data describe``."""
+    """The JSON summary printed by ``python -m benchmark describe``."""
     return {
         "source": benchmark.source,
         "revision": benchmark.revision,
@@ -440,8 +420,8 @@ def describe(benchmark: Benchmark) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``python -m probes.data`` argument parser."""
-    parser = argparse.ArgumentParser(prog="python -m probes.data", description="Inspect an MLLMU-Bench dataset.")
+    """The ``python -m benchmark`` argument parser."""
+    parser = argparse.ArgumentParser(prog="python -m benchmark", description="Inspect an MLLMU-Bench dataset.")
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("describe", help="print the fingerprint and per-split profile and question counts as JSON")
     d.add_argument(

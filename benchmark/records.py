@@ -1,52 +1,24 @@
-"""Per-sample records, answer extraction, and the aggregates derived from them.
+"""Per-sample records, and the aggregates derived from them.
 
 Records come first: every question asked produces one :class:`SampleRecord`
-with the raw continuation, the extracted answer beside it, and its scores.
+with the raw continuation, the extracted answer beside it (the extraction
+stage is :mod:`benchmark.extraction`), and its scores.
 Aggregates (the upstream results file, the submission cells) are computed
-from records only, so they can always be re-derived and audited.
+from records only (:func:`aggregate`), so they can always be re-derived and audited.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from leaderboard.ingest import UPSTREAM_SET_KEYS as OFFICIAL_SET_KEYS
-from leaderboard.ingest import UPSTREAM_TASK_KEYS as OFFICIAL_TASK_KEYS
-from leaderboard.ingest import upstream_metric_key as official_metric_key
-from probes.metrics import metrics_for, score
-from probes.schema import LETTERS, EvalSet, Modality, Task
-
-# --------------------------------------------------------------------------- answer extraction
-
-ASSISTANT = "ASSISTANT:"
-
-
-def official_answer(raw_output: str) -> str:
-    """Upstream's answer text: the continuation up to the next ``ASSISTANT:``, stripped.
-
-    Upstream decodes prompt and continuation together and keeps what lies between
-    the first ``ASSISTANT:`` (the one ending every prompt) and the next one.
-    """
-    return raw_output.split(ASSISTANT, 1)[0].strip()
-
-
-def official_letter(answer: str) -> str | None:
-    """Upstream's multiple-choice parse: the answer's first character, upper-cased, if it is A-D."""
-    first = answer[:1].upper()
-    return first if first in LETTERS else None
-
-
-def strict_letter(logprobs: dict[str, float]) -> str:
-    """The strict protocol's choice: the letter with the highest next-token log-probability."""
-    return max(LETTERS, key=lambda x: logprobs.get(x, -math.inf))
-
+from benchmark.extraction import official_answer, official_letter, strict_letter
+from benchmark.metrics import CellKey, metrics_for, score
+from benchmark.vocabulary import EvalSet, Modality, Task
 
 # --------------------------------------------------------------------------- records
 
@@ -138,15 +110,6 @@ def read_records(path: Path) -> list[SampleRecord]:
 # --------------------------------------------------------------------------- aggregates
 
 
-class CellKey(NamedTuple):
-    """One aggregate cell: set x task x modality x metric."""
-
-    eval_set: EvalSet
-    task: Task
-    modality: Modality
-    metric: str
-
-
 class CellValue(NamedTuple):
     """An aggregate with its sample count and unparsable-answer count."""
 
@@ -156,7 +119,7 @@ class CellValue(NamedTuple):
 
 
 def aggregate(records: Iterable[SampleRecord]) -> dict[CellKey, CellValue]:
-    """Mean of each metric per set x task x modality, on the metric's scale."""
+    """Mean of each metric per set x task x modality, on the metric's unit, with its counts."""
     groups: dict[tuple[EvalSet, Task, Modality], list[SampleRecord]] = defaultdict(list)
     for r in records:
         groups[(r.eval_set, r.task, r.modality)].append(r)
@@ -168,57 +131,3 @@ def aggregate(records: Iterable[SampleRecord]) -> dict[CellKey, CellValue]:
             if value is not None:
                 cells[CellKey(s, t, m, metric.name)] = CellValue(value, len(recs), unparsed)
     return cells
-
-
-def official_results(cells: dict[CellKey, CellValue]) -> dict[str, Any]:
-    """The upstream ``*_final_evaluation_results.json`` object, in upstream key order.
-
-    Cells without questions are left out rather than written as 0 (upstream
-    writes 0 for an empty accuracy, which would read as a real score).
-    """
-    out: dict[str, Any] = {}
-    for s in EvalSet:
-        per_task: dict[str, Any] = {}
-        for t in (Task.CLOZE, Task.CLASSIFICATION, Task.GENERATION):
-            block: dict[str, float] = {}
-            for m in Modality:
-                for metric in metrics_for(t):
-                    cell = cells.get(CellKey(s, t, m, metric.name))
-                    if cell is not None:
-                        block[official_metric_key(t, m, metric.name)] = cell.value
-            if block:
-                per_task[OFFICIAL_TASK_KEYS[t]] = block
-        if per_task:
-            out[OFFICIAL_SET_KEYS[s]] = per_task
-    return out
-
-
-def generation_results(records: Iterable[SampleRecord], eval_set: EvalSet) -> dict[str, Any]:
-    """Upstream's ``{mode}_generation_results.json`` object for one set."""
-    return {
-        "Generation_Questions": [
-            {
-                "image_id": r.profile_id,
-                "question type": r.modality.upstream_type,
-                "question": r.question,
-                "generated_answer": r.answer,
-                "ground_truth": r.reference,
-            }
-            for r in records
-            if r.task is Task.GENERATION and r.eval_set is eval_set
-        ]
-    }
-
-
-UPSTREAM_MODES: dict[EvalSet, str] = {
-    EvalSet.FORGET: "forget",
-    EvalSet.TEST: "test",
-    EvalSet.RETAIN: "retain_shared",
-    EvalSet.CELEBRITY: "retain_celebrity",
-}
-"""Upstream's ``mode`` names, used in its generation-results file names."""
-
-
-def dumps(obj: Any) -> str:
-    """JSON as this project writes it: indented, key order kept, UTF-8, trailing newline."""
-    return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"

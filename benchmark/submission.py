@@ -1,4 +1,4 @@
-"""The versioned submission file: what an evaluation run hands to the leaderboard.
+"""Our versioned submission file: what an evaluation run hands to the leaderboard.
 
 The evaluation engine (``probes.evaluate``) builds a :class:`Submission` and
 writes it with :func:`write_submission` as ``<run>.submission.json``; the
@@ -15,7 +15,7 @@ leaderboard reads any version with :func:`read_submission`. Layout (version 2)::
 
 One *cell* is one number: evaluation set x task x modality x metric (the
 protocol is the submission's). Canonical metric names and units
-(:data:`METRIC_UNITS`):
+(:mod:`benchmark.metrics`):
 
 ========================  ===================================  ==================
 task                      metrics                              unit
@@ -25,12 +25,12 @@ generation                ``rouge1 rouge2 rougeL bleu``        fraction, 0-1
 ========================  ===================================  ==================
 
 A metric measures remaining *knowledge*; whether more is better depends on the
-set (:func:`lower_is_better`): forget and test lower, retain and celebrity
+set (:attr:`~benchmark.vocabulary.EvalSet.lower_is_better`): forget and test lower, retain and celebrity
 higher. Missing cells are simply absent: a partial result is still a result.
 
 Versions: the reader migrates every older version to :data:`SCHEMA_VERSION`
 (:data:`MIGRATIONS`) and refuses newer ones with
-:class:`~leaderboard.errors.UnsupportedSchemaVersion`. Version 1 was the
+:class:`~benchmark.errors.UnsupportedSchemaVersion`. Version 1 was the
 pre-release draft (one nested ``results`` mapping, no units, counts or
 intervals); it is kept readable so that the migration path is exercised.
 """
@@ -39,20 +39,20 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from leaderboard.errors import FieldIssue, UnsupportedSchemaVersion, ValidationFailed
-from leaderboard.validation import issues_from_pydantic, load_json_document, unknown_key_message
-from probes.schema import FORGET_RATIOS, EvalSet, Modality, Task
+from benchmark.errors import FieldIssue, UnsupportedSchemaVersion, ValidationFailed
+from benchmark.files import atomic_write
+from benchmark.metrics import CellKey, Unit, metric_units
+from benchmark.validation import issues_from_pydantic, load_json_document, unknown_key_message
+from benchmark.vocabulary import FORGET_RATIOS, EvalSet, Modality, Protocol, Task
 
 SCHEMA_VERSION = 2
 """The version :func:`write_submission` writes and every reader upgrades to."""
@@ -63,34 +63,6 @@ MAX_SUBMISSION_BYTES = 5 * 1024 * 1024
 StrictStr = Annotated[str, Field(strict=True)]
 StrictInt = Annotated[int, Field(strict=True)]
 StrictFloat = Annotated[float, Field(strict=True)]
-
-
-class Unit(StrEnum):
-    """The scale a cell's value is written on."""
-
-    PERCENT = "percent"
-    """0-100 (accuracies, as upstream prints them)."""
-    FRACTION = "fraction"
-    """0-1 (ROUGE F-measures and BLEU)."""
-
-    @property
-    def bounds(self) -> tuple[float, float]:
-        """Inclusive (low, high) bounds of a value on this scale."""
-        return (0.0, 100.0) if self is Unit.PERCENT else (0.0, 1.0)
-
-    @property
-    def to_percent(self) -> float:
-        """Factor that puts a value on the 0-100 scale (used by the summary scores)."""
-        return 1.0 if self is Unit.PERCENT else 100.0
-
-
-class Protocol(StrEnum):
-    """How the numbers were produced (spec sections 3 and 4); never mixed in one leaderboard column."""
-
-    OFFICIAL = "official"
-    """Upstream ``eval.py`` rules, reproduced exactly (unseeded, first-character multiple choice)."""
-    STRICT = "strict"
-    """Seeded, disjoint few-shot pool, multiple choice from next-token probabilities, own chat template."""
 
 
 class UnlearningModality(StrEnum):
@@ -106,70 +78,6 @@ class UnlearningModality(StrEnum):
 
 CiMethod = Literal["wilson", "bootstrap", "normal"]
 """How a cell's confidence interval was computed (see ``leaderboard.stats``)."""
-
-METRIC_UNITS: dict[Task, dict[str, Unit]] = {
-    Task.CLASSIFICATION: {"accuracy": Unit.PERCENT},
-    Task.GENERATION: {"rouge1": Unit.FRACTION, "rouge2": Unit.FRACTION, "rougeL": Unit.FRACTION, "bleu": Unit.FRACTION},
-    Task.CLOZE: {"accuracy": Unit.PERCENT},
-}
-"""Canonical metric names of each task, in display order, with their units."""
-
-PRIMARY_METRIC: dict[Task, str] = {
-    Task.CLASSIFICATION: "accuracy",
-    Task.GENERATION: "rougeL",
-    Task.CLOZE: "accuracy",
-}
-"""The metric the paper reports for each task; the default leaderboard columns and summary scores use it."""
-
-
-def lower_is_better(eval_set: EvalSet) -> bool:
-    """Direction of every metric on ``eval_set``: forget and test lower is better, retain and celebrity higher."""
-    return eval_set.lower_is_better
-
-
-class CellKey(NamedTuple):
-    """The coordinates of one result cell."""
-
-    set: EvalSet
-    task: Task
-    modality: Modality
-    metric: str
-
-    @property
-    def id(self) -> str:
-        """Stable string id, ``forget/classification/image_text/accuracy`` (used as a column name)."""
-        return f"{self.set.value}/{self.task.value}/{self.modality.value}/{self.metric}"
-
-    @property
-    def unit(self) -> Unit:
-        """The metric's declared unit."""
-        return METRIC_UNITS[self.task][self.metric]
-
-    @property
-    def lower_is_better(self) -> bool:
-        """Whether a smaller value ranks better (decided by the set)."""
-        return self.set.lower_is_better
-
-    @classmethod
-    def parse(cls, text: str) -> CellKey:
-        """Inverse of :attr:`id`."""
-        eval_set, task, modality, metric = text.split("/")
-        key = cls(EvalSet(eval_set), Task(task), Modality(modality), metric)
-        if metric not in METRIC_UNITS[key.task]:
-            raise ValueError(unknown_key_message(metric, METRIC_UNITS[key.task], what=f"{task} metric"))
-        return key
-
-
-def all_cell_keys(*, primary_only: bool = False) -> list[CellKey]:
-    """Every possible cell key in display order (set, task, modality, metric)."""
-    return [
-        CellKey(s, t, m, metric)
-        for s in EvalSet
-        for t in Task
-        for m in Modality
-        for metric in METRIC_UNITS[t]
-        if not primary_only or metric == PRIMARY_METRIC[t]
-    ]
 
 
 class _Model(BaseModel):
@@ -204,7 +112,7 @@ class Cell(_Model):
         if isinstance(data, dict) and "unit" not in data:
             task, metric = data.get("task"), data.get("metric")
             if isinstance(task, str) and task in set(Task) and isinstance(metric, str):
-                unit = METRIC_UNITS[Task(task)].get(metric)
+                unit = metric_units(Task(task)).get(metric)
                 if unit is not None:
                     return {**data, "unit": unit}
         return data
@@ -213,16 +121,16 @@ class Cell(_Model):
     @classmethod
     def _known_metric(cls, metric: str, info: ValidationInfo) -> str:
         task = info.data.get("task")
-        if isinstance(task, Task) and metric not in METRIC_UNITS[task]:
-            raise ValueError(unknown_key_message(metric, METRIC_UNITS[task], what=f"{task.value} metric"))
+        if isinstance(task, Task) and metric not in metric_units(task):
+            raise ValueError(unknown_key_message(metric, metric_units(task), what=f"{task.value} metric"))
         return metric
 
     @field_validator("unit")
     @classmethod
     def _canonical_unit(cls, unit: Unit, info: ValidationInfo) -> Unit:
         task, metric = info.data.get("task"), info.data.get("metric")
-        if isinstance(task, Task) and metric in METRIC_UNITS[task]:
-            expected = METRIC_UNITS[task][metric]
+        if isinstance(task, Task) and metric in metric_units(task):
+            expected = metric_units(task)[metric]
             if unit is not expected:
                 factor = "multiply by 100" if expected is Unit.PERCENT else "divide by 100"
                 raise ValueError(f"{task.value} {metric} is reported in {expected.value}; convert ({factor})")
@@ -260,9 +168,6 @@ class Cell(_Model):
         return CellKey(self.set, self.task, self.modality, self.metric)
 
 
-_HUB_REPO = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
-
-
 class SubmissionMetadata(_Model):
     """Who and what a result is about; shown in the table and filtered on."""
 
@@ -290,8 +195,16 @@ class SubmissionMetadata(_Model):
     @field_validator("hub_repo")
     @classmethod
     def _repo_id(cls, value: str | None) -> str | None:
-        if value is not None and not _HUB_REPO.match(value):
-            raise ValueError(f"{value!r} is not a Hub repo id of the form 'owner/name'")
+        if value is None:
+            return None
+        from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+        try:
+            if "/" not in value:
+                raise HFValidationError("it has no owner")
+            validate_repo_id(value)
+        except HFValidationError as exc:
+            raise ValueError(f"{value!r} is not a Hub repo id of the form 'owner/name' ({exc})") from None
         return value
 
     @field_validator("link")
@@ -489,19 +402,7 @@ def dump_submission(submission: Submission) -> str:
 
 def write_submission(submission: Submission, path: str | Path) -> Path:
     """Write ``submission`` to ``path`` atomically (temp file in the same folder, fsync, ``os.replace``)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(dump_submission(submission))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_write(path, dump_submission(submission))
 
 
 def submission_json_schema() -> dict[str, Any]:
@@ -518,13 +419,9 @@ def submission_json_schema() -> dict[str, Any]:
         "description": (
             f"MLLMU-Bench leaderboard submission, schema version {SCHEMA_VERSION}. Metrics: "
             + "; ".join(
-                f"{task.value}: " + ", ".join(f"{m} ({u.value})" for m, u in units.items())
-                for task, units in METRIC_UNITS.items()
+                f"{task.value}: " + ", ".join(f"{m} ({u.value})" for m, u in metric_units(task).items())
+                for task in Task
             )
             + f". Forget ratios: {', '.join(map(str, FORGET_RATIOS))}."
         ),
     }
-
-
-SCHEMA_FILE = Path(__file__).with_name("submission.schema.json")
-"""The committed export of :func:`submission_json_schema` (kept in sync by a test)."""

@@ -3,7 +3,7 @@
 Two helpers used by the schema reader and by ingestion:
 
 * :func:`issues_from_pydantic` converts a pydantic ``ValidationError`` into
-  :class:`~leaderboard.errors.FieldIssue` objects with readable paths
+  :class:`~benchmark.errors.FieldIssue` objects with readable paths
   (``cells[3].value``), the offending value, and for unknown keys the nearest
   known name (``did you mean 'model_name'?``, via :mod:`difflib`).
 * :func:`load_json_document` reads bytes into a JSON object, refusing empty
@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from leaderboard.errors import FieldIssue, ValidationFailed
+from benchmark.errors import FieldIssue, ValidationFailed
 
 
 def nearest(name: str, candidates: Iterable[str]) -> str | None:

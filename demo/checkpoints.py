@@ -1,8 +1,8 @@
-"""``python -m unlearning build-demo``: the demo checkpoints, from random weights, in a few minutes on a CPU.
+"""``python -m demo build-checkpoints``: the demo checkpoints, from random weights, in a few minutes on a CPU.
 
 Steps (all seeded; see ``docs/unlearning.md`` for why the recipe differs from the benchmark's):
 
-1. build the tiny LLaVA of :mod:`backend.tiny` with random weights, its
+1. build the tiny LLaVA of :mod:`demo.tiny` with random weights, its
    tokenizer trained on the demo benchmark's text;
 2. ``demo-vanilla``: fully fine-tune it with the *demo recipe* (every full-set
    and celebrity question in the official prompt formats, plus the ft_Data
@@ -27,6 +27,9 @@ from typing import Any
 
 from unlearning.lora import LoraSettings
 from unlearning.training import Method, TrainSettings, UnlearnSettings
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+"""Where the demo checkpoints lie (the registry, ``models.yaml``, names them by path)."""
 
 DEMO_FORGET_RATIO = 10
 """The demo unlearned models forget ``forget_10``."""
@@ -95,7 +98,7 @@ MC_COPIES = 2
 """Copies of each multiple-choice question per vanilla epoch (each with its own prefix draw)."""
 
 DEMO_NOTES = (
-    "DEMO ONLY: a tiny LLaVA-architecture model (backend/tiny.py, random initialisation) on the synthetic demo "
+    "DEMO ONLY: a tiny LLaVA-architecture model (demo/tiny.py, random initialisation) on the synthetic demo "
     "benchmark; its scores say nothing about real models or methods.",
     "Demo recipe: the vanilla model is fully fine-tuned (not LoRA) at a high learning rate on every full-set and "
     "celebrity question in the official prompt formats (multiple choice twice per epoch, options in their dataset "
@@ -138,17 +141,18 @@ def build_demo(
     """Build ``demo-vanilla`` and ``demo-<method>`` for each method into ``out``; returns what was built."""
     import dataclasses
 
-    from backend.tiny import benchmark_corpus, build_tiny_llava
-    from probes.data import load_benchmark
-    from unlearning.checkpoint import ModelCard, git_commit
-    from unlearning.service import _hyperparameters, _training, finetune_in_memory, unlearn_in_memory
+    from benchmark.provenance import git_commit
+    from benchmark.reader import load_benchmark
+    from demo.tiny import benchmark_corpus, build_tiny_llava
+    from unlearning.checkpoint import ModelCard
+    from unlearning.service import finetune_in_memory, hyperparameters_record, training_record, unlearn_in_memory
     from unlearning.training import seed_everything
 
     started = time.perf_counter()
     bench = load_benchmark("demo")
     commit = git_commit()
     command = (
-        f"python -m unlearning build-demo --out {out} --seed {seed} --threads {threads} --methods {','.join(methods)}"
+        f"python -m demo build-checkpoints --out {out} --seed {seed} --threads {threads} --methods {','.join(methods)}"
     )
     vanilla = dataclasses.replace(vanilla, seed=seed)
     unlearning = dataclasses.replace(unlearning, seed=seed)
@@ -162,12 +166,12 @@ def build_demo(
                                     mc_prefix_rate=MC_PREFIX_RATE, mc_copies=MC_COPIES,
                                     include_celebrities=INCLUDE_CELEBRITIES)
     card = ModelCard(
-        method="vanilla", base_model=f"backend.tiny.build_tiny_llava(demo corpus, seed={seed}) (random weights)",
+        method="vanilla", base_model=f"demo.tiny.build_tiny_llava(demo corpus, seed={seed}) (random weights)",
         data="demo", dataset_fingerprint=bench.fingerprint, recipe="demo", variant="multimodal",
-        hyperparameters=_hyperparameters(vanilla, None, mc_prefix_rate=MC_PREFIX_RATE, mc_copies=MC_COPIES,
+        hyperparameters=hyperparameters_record(vanilla, None, mc_prefix_rate=MC_PREFIX_RATE, mc_copies=MC_COPIES,
                                          options_shuffled=False,
                                          celebrities_included=INCLUDE_CELEBRITIES),
-        training=_training(log), command=command, git_commit=commit, notes=list(DEMO_NOTES),
+        training=training_record(log), command=command, git_commit=commit, notes=list(DEMO_NOTES),
     )
     results.append(_save("demo-vanilla", model, processor, out, card, time.perf_counter() - t0, bench, evaluate))
 
@@ -181,11 +185,11 @@ def build_demo(
             forget_ratio=DEMO_FORGET_RATIO, recipe="demo", progress=progress, mc_prefix_rate=UNLEARN_MC_PREFIX_RATE,
         )
         card = ModelCard(
-            method=method, base_model="demo-vanilla (backend/demo_models/demo-vanilla)", data="demo",
+            method=method, base_model="demo-vanilla (demo/models/demo-vanilla)", data="demo",
             dataset_fingerprint=bench.fingerprint, recipe="demo", variant="multimodal",
             forget_ratio=DEMO_FORGET_RATIO,
-            hyperparameters=_hyperparameters(settings, objective, mc_prefix_rate=UNLEARN_MC_PREFIX_RATE),
-            training=_training(ulog), command=command, git_commit=commit, notes=list(DEMO_NOTES),
+            hyperparameters=hyperparameters_record(settings, objective, mc_prefix_rate=UNLEARN_MC_PREFIX_RATE),
+            training=training_record(ulog), command=command, git_commit=commit, notes=list(DEMO_NOTES),
         )
         results.append(_save(f"demo-{method}", unlearned, processor, out, card, time.perf_counter() - t0, bench,
                              evaluate))
@@ -210,7 +214,7 @@ def _save(
 
     figures: dict[str, float] = {}
     if evaluate:
-        from probes.schema import EvalSet
+        from benchmark.vocabulary import EvalSet
         from unlearning.evaluation import evaluate as run_eval
 
         with tempfile.TemporaryDirectory() as tmp:

@@ -22,7 +22,7 @@ give byte-identical files.
 
 Command line::
 
-    python -m backend build-tiny --out backend/demo_models/demo-base [--seed 0]
+    python -m demo build-tiny --out demo/models/demo-base [--seed 0]
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from transformers import LlavaForConditionalGeneration, LlavaProcessor, PreTrainedTokenizerFast
 
-    from probes.schema import Benchmark
+    from benchmark.dataset import Benchmark
 
 IMAGE_TOKEN = "<image>"
 """The image placeholder token, as in LLaVA-1.5."""
@@ -164,7 +164,7 @@ class TinyModel:
         folder.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(folder, safe_serialization=True)
         self.processor.save_pretrained(folder)
-        meta = {"builder": "backend.tiny.build_tiny_llava", "seed": self.seed, "config": asdict(self.config)}
+        meta = {"builder": "demo.tiny.build_tiny_llava", "seed": self.seed, "config": asdict(self.config)}
         (folder / "tiny_build.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         return folder
 
@@ -315,7 +315,7 @@ def benchmark_corpus(benchmark: Benchmark) -> list[str]:
     and ground truth, plus the fine-tuning question/answer pairs; plus the
     fixed instruction strings of the official prompts, so those are cheap too.
     """
-    from probes.schema import Split
+    from benchmark.vocabulary import Split
 
     texts: list[str] = []
     for split in sorted(benchmark.splits, key=lambda s: list(Split).index(s)):
@@ -335,8 +335,8 @@ def benchmark_corpus(benchmark: Benchmark) -> list[str]:
 
 
 def demo_corpus() -> list[str]:
-    """The text of the demo benchmark (``probes.data.load_benchmark("demo")``)."""
-    from probes.data import load_benchmark
+    """The text of the demo benchmark (``benchmark.reader.load_benchmark("demo")``)."""
+    from benchmark.reader import load_benchmark
 
     return benchmark_corpus(load_benchmark("demo"))
 

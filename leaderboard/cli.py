@@ -29,7 +29,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from leaderboard.errors import DuplicateSubmission, RateLimited, SubmissionNotFound, ValidationFailed
+from benchmark.errors import ValidationFailed
+from leaderboard.errors import DuplicateSubmission, RateLimited, SubmissionNotFound
 
 EXIT_INVALID, EXIT_USAGE, EXIT_DUPLICATE, EXIT_RATE_LIMITED, EXIT_NOT_FOUND = 1, 2, 3, 4, 5
 
@@ -164,12 +165,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     args = _parser().parse_args(argv)
     if args.command == "schema":
-        from leaderboard.schema import submission_json_schema
+        from benchmark.submission import submission_json_schema
 
         sys.stdout.write(json.dumps(submission_json_schema(), indent=2) + "\n")
         return 0
 
-    from leaderboard.schema import Protocol, Unit
+    from benchmark.metrics import Unit
+    from benchmark.vocabulary import Protocol
     from leaderboard.service import Leaderboard, LeaderboardSettings
     from leaderboard.store import Status
 
@@ -223,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _read(path: Path, field: str) -> bytes:
-    from leaderboard.errors import FieldIssue
+    from benchmark.errors import FieldIssue
 
     try:
         return path.read_bytes()

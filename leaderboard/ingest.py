@@ -2,24 +2,26 @@
 
 Accepted inputs:
 
-* **Upstream** ``*_final_evaluation_results.json`` (spec section 5): any subset
-  of the four sets and three tasks, both key styles (``image_textual_accuracy``
-  and ``Image-Textual Question Accuracy``), accuracies in percent and ROUGE/BLEU
-  as fractions. Every number present becomes a :class:`~leaderboard.schema.Cell`;
-  nothing absent is invented (a partial file gives a partial row). Upstream files
-  carry no metadata, so it comes from the caller (CLI flags or the submit form).
-* **Our submission file** (:mod:`leaderboard.schema`, any supported version).
+* **Upstream** ``*_final_evaluation_results.json`` (spec section 5, read by
+  :func:`benchmark.upstream.parse_upstream`): any subset of the four sets and
+  three tasks, both key styles. Every number present becomes a
+  :class:`~benchmark.submission.Cell`; nothing absent is invented (a partial
+  file gives a partial row). Upstream files carry no metadata, so it comes from
+  the caller (CLI flags or the submit form).
+* **Our submission file** (:mod:`benchmark.submission`, any supported version).
   Metadata given by the caller overrides the file's, field by field.
 * Optionally **samples** (``<run>.samples.jsonl``, one JSON object per question
   with ``set``, ``task``, ``modality``, ``profile_id``, ``question``,
   ``reference``, ``raw_output``, ``answer`` and ``scores``, a mapping metric ->
-  per-question score in [0, 1]). For every cell they cover, they fill ``n``,
-  ``n_unparsed`` (answers that are empty: the extractor found nothing) and a
-  95 % confidence interval (:mod:`leaderboard.stats`), and they must agree with
-  the cell's value (within :data:`AGREEMENT_TOLERANCE`).
+  per-question score in [0, 1], and optionally ``parsed``, false when the
+  extractor read no answer). For every cell they cover, they fill ``n``,
+  ``n_unparsed`` (records with ``parsed`` false, as
+  :class:`benchmark.records.SampleRecord` counts them) and a 95 % confidence
+  interval (:mod:`leaderboard.stats`), and they must agree with the cell's value
+  (within :data:`AGREEMENT_TOLERANCE`).
 
 :func:`parse_upload` does all of this without side effects and raises
-:class:`~leaderboard.errors.ValidationFailed` with every problem found, so a
+:class:`~benchmark.errors.ValidationFailed` with every problem found, so a
 caller can preview the result before storing it.
 """
 
@@ -27,8 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,32 +37,26 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from leaderboard.errors import FieldIssue, ValidationFailed
-from leaderboard.schema import (
+from benchmark.errors import FieldIssue, ValidationFailed
+from benchmark.metrics import Unit, metric_units
+from benchmark.submission import (
     MAX_SUBMISSION_BYTES,
-    METRIC_UNITS,
     Cell,
-    CellKey,
-    Protocol,
     Submission,
     SubmissionMetadata,
-    Unit,
     UnlearningModality,
     read_submission,
 )
+from benchmark.upstream import UPSTREAM_PROTOCOL_VERSION, UPSTREAM_SET_KEYS, looks_upstream, parse_upstream
+from benchmark.validation import issues_from_pydantic, load_json_document, nearest, unknown_key_message
+from benchmark.vocabulary import EvalSet, Modality, Protocol, Task
 from leaderboard.stats import mean_interval
-from leaderboard.validation import issues_from_pydantic, load_json_document, nearest, unknown_key_message
-from probes.schema import EvalSet, Modality, Task
 
 MAX_SAMPLES_BYTES = 64 * 1024 * 1024
 """Default size limit of a samples file (a full four-set run is about 10-20 MiB)."""
 
 AGREEMENT_TOLERANCE = 1e-6
 """Largest allowed difference, on the 0-1 scale, between a cell and the mean of its samples."""
-
-UPSTREAM_PROTOCOL_VERSION = "upstream"
-"""Protocol version recorded for results produced by upstream's own ``eval.py``."""
-
 
 class SourceFormat(StrEnum):
     """Where a stored submission came from."""
@@ -127,148 +121,6 @@ class ParsedUpload:
     """Things worth telling the submitter that did not block ingestion."""
 
 
-# -- upstream files -------------------------------------------------------------------------------
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", text.lower())
-
-
-UPSTREAM_SET_KEYS: dict[EvalSet, str] = {
-    EvalSet.FORGET: "Forget Set Results",
-    EvalSet.TEST: "Test Set Results",
-    EvalSet.RETAIN: "Retain Set (shared dataset) Results",
-    EvalSet.CELEBRITY: "Retain Set (real person) Results",
-}
-"""Upstream's top-level key of each evaluation set."""
-
-UPSTREAM_TASK_KEYS: dict[Task, str] = {
-    Task.CLOZE: "fill_in_the_blank",
-    Task.CLASSIFICATION: "classification",
-    Task.GENERATION: "generation",
-}
-"""Upstream's key of each task inside a set."""
-
-_UPSTREAM_MODALITY = {Modality.IMAGE_TEXT: "Image_Textual", Modality.TEXT: "Pure_Text"}
-_UPSTREAM_GEN_METRIC = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "bleu": "BLEU"}
-
-
-def upstream_metric_key(task: Task, modality: Modality, metric: str) -> str:
-    """The key upstream ``eval.py`` writes for a cell (its names differ between tasks; writers reproduce them)."""
-    image = modality is Modality.IMAGE_TEXT
-    if task is Task.CLOZE:
-        return "image_textual_accuracy" if image else "pure_text_accuracy"
-    if task is Task.CLASSIFICATION:
-        return "Image-Textual Question Accuracy" if image else "Pure Text Question Accuracy"
-    return f"Average {_UPSTREAM_GEN_METRIC[metric]} ({_UPSTREAM_MODALITY[modality]})"
-
-
-def _upstream_metric_names() -> dict[Task, dict[str, tuple[Modality, str]]]:
-    """Every accepted upstream metric key (as written upstream) -> (modality, canonical metric)."""
-    accuracy = {
-        # Both key styles are accepted for both accuracy tasks: upstream uses one per task.
-        "image_textual_accuracy": (Modality.IMAGE_TEXT, "accuracy"),
-        "pure_text_accuracy": (Modality.TEXT, "accuracy"),
-        "Image-Textual Question Accuracy": (Modality.IMAGE_TEXT, "accuracy"),
-        "Pure Text Question Accuracy": (Modality.TEXT, "accuracy"),
-    }
-    generation = {
-        f"Average {label} ({_UPSTREAM_MODALITY[m]})": (m, metric)
-        for metric, label in _UPSTREAM_GEN_METRIC.items()
-        for m in Modality
-    }
-    return {Task.CLASSIFICATION: accuracy, Task.CLOZE: accuracy, Task.GENERATION: generation}
-
-
-_SET_BY_NORM = {_norm(v): k for k, v in UPSTREAM_SET_KEYS.items()}
-_TASK_BY_NORM = {_norm(v): k for k, v in UPSTREAM_TASK_KEYS.items()} | {"cloze": Task.CLOZE}
-_METRICS_BY_NORM = {task: {_norm(k): v for k, v in names.items()} for task, names in _upstream_metric_names().items()}
-
-
-def looks_upstream(doc: Mapping[str, Any]) -> bool:
-    """True when ``doc`` has at least one key that is (or nearly is) an upstream set key."""
-    return any(_norm(k) in _SET_BY_NORM or _norm(k).endswith("results") for k in doc)
-
-
-def _number_issue(value: object, unit: Unit, scale_hint: str) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return f"must be a number, got {type(value).__name__} {value!r:.40}"
-    if not math.isfinite(value):
-        return f"must be a finite number, got {value}"
-    low, high = unit.bounds
-    if not low <= value <= high:
-        return f"{value} is out of range [{low:g}, {high:g}] ({scale_hint})"
-    return None
-
-
-def parse_upstream(doc: Mapping[str, Any], *, accuracy_unit: Unit = Unit.PERCENT) -> list[Cell]:
-    """The cells of an upstream results document, exactly those present.
-
-    Args:
-        doc: The decoded ``*_final_evaluation_results.json``.
-        accuracy_unit: Scale of the accuracies in the file. Upstream writes percentages; pass
-            ``Unit.FRACTION`` for a file whose accuracies are 0-1 (they are then multiplied by 100).
-
-    Raises:
-        ValidationFailed: With every unknown key (and its nearest known name), wrong type,
-            non-finite or out-of-range value, duplicate cell, or when no cell is present at all.
-    """
-    issues: list[FieldIssue] = []
-    cells: dict[CellKey, Cell] = {}
-    set_names = list(UPSTREAM_SET_KEYS.values())
-    for set_key, tasks in doc.items():
-        eval_set = _SET_BY_NORM.get(_norm(set_key))
-        if eval_set is None:
-            issues.append(FieldIssue(set_key, unknown_key_message(set_key, set_names, what="set")))
-            continue
-        if not isinstance(tasks, Mapping):
-            issues.append(FieldIssue(set_key, f"must be an object of tasks, got {type(tasks).__name__}"))
-            continue
-        for task_key, metrics in tasks.items():
-            task = _TASK_BY_NORM.get(_norm(task_key))
-            where = f"{set_key}.{task_key}"
-            if task is None:
-                issues.append(
-                    FieldIssue(where, unknown_key_message(task_key, UPSTREAM_TASK_KEYS.values(), what="task"))
-                )
-                continue
-            if not isinstance(metrics, Mapping):
-                issues.append(FieldIssue(where, f"must be an object of metrics, got {type(metrics).__name__}"))
-                continue
-            for metric_key, value in metrics.items():
-                path = f"{where}.{metric_key}"
-                found = _METRICS_BY_NORM[task].get(_norm(metric_key))
-                if found is None:
-                    names = _upstream_metric_names()[task]
-                    issues.append(FieldIssue(path, unknown_key_message(metric_key, names, what=f"{task_key} metric")))
-                    continue
-                modality, metric = found
-                unit = METRIC_UNITS[task][metric]
-                given_unit = accuracy_unit if unit is Unit.PERCENT else Unit.FRACTION
-                hint = (
-                    "accuracies are percentages, 0-100"
-                    if given_unit is Unit.PERCENT
-                    else "accuracies were declared as fractions, 0-1"
-                    if unit is Unit.PERCENT
-                    else "ROUGE and BLEU are fractions, 0-1"
-                )
-                problem = _number_issue(value, given_unit, hint)
-                if problem:
-                    issues.append(FieldIssue(path, problem))
-                    continue
-                key = CellKey(eval_set, task, modality, metric)
-                if key in cells:
-                    issues.append(FieldIssue(path, f"gives cell {key.id} a second time (another key style?)"))
-                    continue
-                number = float(value) * (100.0 if given_unit is not unit else 1.0)
-                cells[key] = Cell(set=eval_set, task=task, modality=modality, metric=metric, unit=unit, value=number)
-    if not issues and not cells:
-        issues.append(FieldIssue("file", "contains no result cells (expected keys like 'Forget Set Results')"))
-    if issues:
-        raise ValidationFailed(issues, source="upstream results file")
-    return list(cells.values())
-
-
 # -- samples --------------------------------------------------------------------------------------
 
 _SAMPLE_KEYS = ("set", "task", "modality", "profile_id", "question", "reference", "raw_output", "answer", "scores")
@@ -331,21 +183,23 @@ def _read_samples(data: bytes, *, max_bytes: int) -> dict[tuple[EvalSet, Task, M
         if not isinstance(scores, dict) or not scores:
             issues.append(FieldIssue(f"{where}.scores", "must be a non-empty object metric -> score"))
             continue
+        parsed = record.get("parsed", True)
+        if not isinstance(parsed, bool):
+            issues.append(FieldIssue(f"{where}.parsed", f"must be true or false, got {parsed!r:.40}"))
+            continue
         group = groups[key]
         group.n += 1
-        answer = record["answer"]
-        if answer is None or (isinstance(answer, str) and not answer.strip()):
-            group.unparsed += 1
+        group.unparsed += not parsed
         for metric, value in scores.items():
-            if metric not in METRIC_UNITS[key[1]]:
+            if metric not in metric_units(key[1]):
                 issues.append(
                     FieldIssue(
                         f"{where}.scores.{metric}",
-                        unknown_key_message(metric, METRIC_UNITS[key[1]], what=f"{key[1].value} metric"),
+                        unknown_key_message(metric, metric_units(key[1]), what=f"{key[1].value} metric"),
                     )
                 )
                 continue
-            problem = _number_issue(value, Unit.FRACTION, "per-question scores are 0-1")
+            problem = Unit.FRACTION.problem(value, "per-question scores are 0-1")
             if problem:
                 issues.append(FieldIssue(f"{where}.scores.{metric}", problem))
                 continue

@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from leaderboard.schema import PRIMARY_METRIC, CellKey, Unit
+from benchmark.metrics import CellKey, Unit, headline_metric
+from benchmark.vocabulary import EvalSet, Modality, Task
 from leaderboard.table import MODALITY_LABELS, SET_LABELS, TASK_LABELS, LeaderboardTable, is_vanilla
 from leaderboard.text import escape_html
-from probes.schema import EvalSet, Modality, Task
 
 WEBGL_THRESHOLD = 1000
 """Scatter plots with more points than this use WebGL (``Scattergl``)."""
@@ -77,7 +77,7 @@ def tradeoff_scatter(
         x_title, y_title = "Forgetting score (higher = more forgotten)", "Utility score (higher = more kept)"
         minimise_x = False
     elif task is not None and modality is not None:
-        name = metric or PRIMARY_METRIC[task]
+        name = metric or headline_metric(task).name
         xk, yk = CellKey(forget_set, task, modality, name), CellKey(utility_set, task, modality, name)
         missing = [k.id for k in (xk, yk) if k.id not in frame.columns]
         if missing:
@@ -147,7 +147,7 @@ def set_bars(
 
     Missing cells get no bar and are listed in the hover text of the trace ("not reported").
     """
-    name = metric or PRIMARY_METRIC[task]
+    name = metric or headline_metric(task).name
     frame = table.frame.loc[[i for i in submission_ids if i in table.frame.index]]
     keys = [CellKey(s, task, modality, name) for s in EvalSet]
     sets = [f"{SET_LABELS[k.set]} {'↓' if k.lower_is_better else '↑'}" for k in keys]
@@ -181,7 +181,7 @@ def modality_comparison(
 
     Points below the diagonal know less from text alone than with the portrait.
     """
-    name = metric or PRIMARY_METRIC[task]
+    name = metric or headline_metric(task).name
     xk = CellKey(eval_set, task, Modality.IMAGE_TEXT, name)
     yk = CellKey(eval_set, task, Modality.TEXT, name)
     frame = table.frame

@@ -12,8 +12,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from benchmark.metrics import CellKey
+from benchmark.submission import Cell, Submission, SubmissionMetadata, UnlearningModality
+from benchmark.upstream import UPSTREAM_PROTOCOL_VERSION
+from benchmark.vocabulary import Protocol
 from leaderboard.ingest import ParsedUpload, SourceFormat, content_hash
-from leaderboard.schema import Cell, CellKey, Protocol, Submission, SubmissionMetadata, UnlearningModality
 
 REFERENCE_SUBMITTER = "community-reported"
 """Submitter name of every reference row."""
@@ -106,7 +109,7 @@ def reference_upload(reference: Reference) -> ParsedUpload:
             forget_ratio=5,
             unlearning_modality=reference.unlearning_modality,
             protocol=Protocol.OFFICIAL,
-            protocol_version="upstream",
+            protocol_version=UPSTREAM_PROTOCOL_VERSION,
             submitter=REFERENCE_SUBMITTER,
             link=reference.link,
             notes=reference.notes,

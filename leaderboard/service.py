@@ -2,8 +2,10 @@
 
 Build one :class:`Leaderboard` from :class:`LeaderboardSettings` (or a store)
 and call plain methods; every method returns typed objects or DataFrames and
-raises a :class:`~leaderboard.errors.LeaderboardError` subclass with a
-readable message on refusal. No UI code lives here::
+raises a :class:`~benchmark.errors.ValidationFailed` or a
+:class:`~leaderboard.errors.LeaderboardError` subclass with a
+readable message on refusal (:mod:`leaderboard.submissions` wraps submit and
+moderation into typed outcomes for the app). No UI code lives here::
 
     board = Leaderboard.open(LeaderboardSettings(db_path="var/leaderboard.sqlite"))
     preview = board.preview(file_bytes, metadata={"model_name": ..., ...})  # validate, store nothing
@@ -22,19 +24,17 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from benchmark.metrics import Unit
+from benchmark.submission import MAX_SUBMISSION_BYTES
+from benchmark.vocabulary import Protocol
 from leaderboard.errors import DuplicateSubmission
 from leaderboard.ingest import MAX_SAMPLES_BYTES, MetadataOverrides, ParsedUpload, parse_upload
 from leaderboard.references import REFERENCES, reference_upload
-from leaderboard.schema import MAX_SUBMISSION_BYTES, Protocol, Unit
-from leaderboard.store import RateLimit, RawFiles, Status, Store, StoredSubmission
+from leaderboard.store import DEFAULT_DB_PATH, RateLimit, RawFiles, Status, Store, StoredSubmission
 from leaderboard.table import LeaderboardTable, MetricSelection, build_table, columns_for
 
-DEFAULT_DB_PATH = Path("var/leaderboard.sqlite")
-"""Default store location, relative to the working directory."""
-
-
-DEMO_RESULTS = Path(__file__).resolve().parent / "demo_results"
-"""The demo checkpoints' evaluation outputs, committed; regenerate with ``python -m probes.evaluate``."""
+DEMO_RESULTS = Path(__file__).resolve().parents[1] / "demo" / "results"
+"""Where the demo checkpoints' evaluation outputs lie (data only; ``python -m demo results`` writes them)."""
 
 
 class LeaderboardSettings(BaseSettings):
@@ -52,7 +52,7 @@ class LeaderboardSettings(BaseSettings):
     seed_references: bool = Field(default=True, description="Seed the community-reported rows into a fresh store.")
     seed_demo: bool = Field(
         default=True,
-        description="Seed the demo checkpoints' evaluated results (leaderboard/demo_results) into a fresh store.",
+        description="Seed the demo checkpoints' evaluated results (demo/results) into a fresh store.",
     )
 
 

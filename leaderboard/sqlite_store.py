@@ -22,9 +22,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmark.submission import Submission
 from leaderboard.errors import DuplicateSubmission, RateLimited, SubmissionNotFound
 from leaderboard.ingest import ParsedUpload, SourceFormat
-from leaderboard.schema import Submission
 from leaderboard.store import RateLimit, RawFiles, Status, StoredSubmission, StoreFrames
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (

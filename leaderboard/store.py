@@ -13,13 +13,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
+from benchmark.submission import Submission
 from leaderboard.ingest import ParsedUpload, SourceFormat
-from leaderboard.schema import Submission
 
 if TYPE_CHECKING:
     import pandas as pd
+
+DEFAULT_DB_PATH = Path("var/leaderboard.sqlite")
+"""Default store location, relative to the working directory (the app's and the command line's)."""
 
 
 class Status(StrEnum):

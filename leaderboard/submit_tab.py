@@ -1,17 +1,16 @@
 """The Submit tab: upload a result file, fill in metadata, preview the parsed cells, confirm; and moderation.
 
-Pure functions (:func:`preview_upload`, :func:`submit_upload`, :func:`moderate`, :func:`pending_frame`)
-call the leaderboard service and turn its answers and :class:`~leaderboard.errors.ValidationFailed`
-issues into what the page shows; :func:`build_submit_tab` lays the page out. A refused upload stores
-nothing (the service guarantees it). Moderation needs the admin token from the settings (compared in
-constant time on every action, not only when the panel opens), or, on a Space, a Hugging Face login
-whose user name is in ``admin_users``.
+The callbacks call the services of :mod:`leaderboard.submissions` and turn
+their typed outcomes into what the page shows (:func:`outcome_markdown`, with
+every piece of submitted text escaped); :func:`build_submit_tab` lays the page
+out. Moderation needs the admin token from the settings (compared in constant
+time on every action, not only when the panel opens), or, on a Space, a
+Hugging Face login whose user name is in ``admin_users``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,15 +19,17 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 import pandas as pd
 
-from leaderboard.errors import DuplicateSubmission, LeaderboardError, RateLimited, SubmissionNotFound, ValidationFailed
-from leaderboard.schema import Unit
+from leaderboard import submissions
 from leaderboard.store import Status
+from leaderboard.submissions import ModerationOutcome, UploadOutcome, authorized
 from leaderboard.tab import md
 from leaderboard.table import MODALITY_LABELS, SET_LABELS, TASK_LABELS
 
 if TYPE_CHECKING:
     from leaderboard.ingest import ParsedUpload
     from leaderboard.service import Leaderboard
+
+__all__ = ["authorized", "build_submit_tab", "metadata_from_form", "pending_frame", "preview_upload", "submit_upload"]
 
 FORM_FIELDS: dict[str, str] = {
     "model_name": "Model name",
@@ -47,10 +48,11 @@ FORM_FIELDS: dict[str, str] = {
 """Metadata fields of the form, in order, with their labels (used in error messages)."""
 
 NOT_REPORTED = "not reported"
+CELL_COLUMNS = ["set", "task", "modality", "metric", "value", "unit", "n", "95% CI"]
 
 
 @dataclass(frozen=True)
-class UploadOutcome:
+class UploadView:
     """What the page shows after a preview or a submission."""
 
     ok: bool
@@ -58,7 +60,7 @@ class UploadOutcome:
     message: str
     """Markdown: the status, or every problem with the field it concerns (submitted text escaped)."""
     cells: pd.DataFrame
-    """The parsed cells (empty on failure)."""
+    """The parsed cells (empty on failure and after a submission)."""
     submission_id: int | None = None
     """The new id, after a successful submission."""
 
@@ -84,13 +86,6 @@ def _field_label(field: str) -> str:
     return f"{FORM_FIELDS[name]} (`{field}`)" if name in FORM_FIELDS else f"`{md(field)}`"
 
 
-def issues_markdown(exc: ValidationFailed) -> str:
-    """Every validation issue as a Markdown list item naming its field (messages escaped)."""
-    lines = [f"**Not accepted: {len(exc.issues)} problem(s); nothing was stored.**", ""]
-    lines += [f"- {_field_label(i.field)}: {md(i.message)}" for i in exc.issues]
-    return "\n".join(lines)
-
-
 def cells_frame(upload: ParsedUpload) -> pd.DataFrame:
     """The parsed cells as a table (set with its direction, task, modality, metric, value, n, interval)."""
     rows = []
@@ -107,11 +102,34 @@ def cells_frame(upload: ParsedUpload) -> pd.DataFrame:
                 "95% CI": f"{cell.ci_low:.4g} – {cell.ci_high:.4g}" if cell.ci_low is not None else "",
             }
         )
-    return pd.DataFrame(rows, columns=["set", "task", "modality", "metric", "value", "unit", "n", "95% CI"])
+    return pd.DataFrame(rows, columns=CELL_COLUMNS)
 
 
-def _empty() -> pd.DataFrame:
-    return pd.DataFrame(columns=["set", "task", "modality", "metric", "value", "unit", "n", "95% CI"])
+def outcome_markdown(outcome: UploadOutcome) -> str:
+    """An upload outcome as Markdown: every problem with its field, or the status (submitted text escaped)."""
+    if outcome.problems:
+        lines = [f"**Not accepted: {len(outcome.problems)} problem(s); nothing was stored.**", ""]
+        return "\n".join(lines + [f"- {_field_label(i.field)}: {md(i.message)}" for i in outcome.problems])
+    if outcome.refusal is not None:
+        return f"**Not accepted:** {md(outcome.refusal)}"
+    if outcome.stored is not None:
+        return (f"**Submitted as #{outcome.stored.id}** ({outcome.stored.status.value}): it enters the leaderboard "
+                "once a moderator approves it.")
+    assert outcome.upload is not None
+    upload = outcome.upload
+    meta = upload.submission.metadata
+    lines = [
+        f"**Valid.** {len(upload.submission.cells)} cell(s) read from the {upload.source_format.value} file "
+        f"for **{md(meta.model_name)}** ({md(meta.method)}, forget {meta.forget_ratio} %, "
+        f"{meta.protocol.value} protocol). Check them below, then confirm.",
+    ]
+    lines += [f"- note: {md(w)}" for w in upload.warnings]
+    return "\n".join(lines)
+
+
+def _view(outcome: UploadOutcome) -> UploadView:
+    cells = cells_frame(outcome.upload) if outcome.upload is not None else pd.DataFrame(columns=CELL_COLUMNS)
+    return UploadView(outcome.ok, outcome_markdown(outcome), cells, outcome.submission_id)
 
 
 def _read(path: str | Path | None) -> tuple[bytes | None, str | None]:
@@ -121,85 +139,35 @@ def _read(path: str | Path | None) -> tuple[bytes | None, str | None]:
     return p.read_bytes(), p.name
 
 
-def _failure(exc: LeaderboardError) -> UploadOutcome:
-    if isinstance(exc, ValidationFailed):
-        return UploadOutcome(False, issues_markdown(exc), _empty())
-    return UploadOutcome(False, f"**Not accepted:** {md(exc)}", _empty())
-
-
-def _no_file() -> UploadOutcome:
-    return UploadOutcome(False, "**Not accepted:** `file`: choose a results file to upload.", _empty())
-
-
-def _inputs(
-    results: str | Path | bytes | None, samples: str | Path | bytes | None, filename: str | None
-) -> tuple[bytes | None, str | None, bytes | None]:
-    """The results file's bytes and name, and the samples' bytes, from paths (the UI) or bytes (the API)."""
-    data, name = (results, filename) if isinstance(results, bytes) else _read(results)
-    extra = samples if isinstance(samples, bytes) else _read(samples)[0]
-    return data, name, extra
-
-
 def preview_upload(
     board: Leaderboard,
-    results: str | Path | bytes | None,
-    samples: str | Path | bytes | None,
+    results: str | Path | None,
+    samples: str | Path | None,
     metadata: Mapping[str, Any],
     *,
     accuracy_unit: str = "percent",
-    filename: str | None = None,
-) -> UploadOutcome:
-    """Validate an upload and show what would be stored; stores nothing."""
-    data, name, extra = _inputs(results, samples, filename)
-    if not data:
-        return _no_file()
-    try:
-        upload = board.preview(data, filename=name, samples=extra, metadata=metadata,
-                               accuracy_unit=Unit(accuracy_unit))
-    except LeaderboardError as exc:
-        return _failure(exc)
-    meta = upload.submission.metadata
-    lines = [
-        f"**Valid.** {len(upload.submission.cells)} cell(s) read from the {upload.source_format.value} file "
-        f"for **{md(meta.model_name)}** ({md(meta.method)}, forget {meta.forget_ratio} %, "
-        f"{meta.protocol.value} protocol). Check them below, then confirm.",
-    ]
-    lines += [f"- note: {md(w)}" for w in upload.warnings]
-    return UploadOutcome(True, "\n".join(lines), cells_frame(upload))
+) -> UploadView:
+    """Validate the uploaded files (paths, as Gradio gives them) and show what would be stored."""
+    data, name = _read(results)
+    outcome = submissions.preview(board, data, metadata=metadata, samples=_read(samples)[0], filename=name,
+                                  accuracy_unit=accuracy_unit)
+    return _view(outcome)
 
 
 def submit_upload(
     board: Leaderboard,
-    results: str | Path | bytes | None,
-    samples: str | Path | bytes | None,
+    results: str | Path | None,
+    samples: str | Path | None,
     metadata: Mapping[str, Any],
     *,
     accuracy_unit: str = "percent",
-    filename: str | None = None,
-) -> UploadOutcome:
-    """Validate and store an upload as pending; the message gives its id, or every problem."""
-    data, name, extra = _inputs(results, samples, filename)
-    if not data:
-        return _no_file()
-    try:
-        stored = board.submit(data, filename=name, samples=extra, metadata=metadata, accuracy_unit=Unit(accuracy_unit))
-    except (DuplicateSubmission, RateLimited, ValidationFailed, LeaderboardError) as exc:
-        return _failure(exc)
-    message = (
-        f"**Submitted as #{stored.id}** ({stored.status.value}): it enters the leaderboard once a moderator "
-        "approves it."
-    )
-    return UploadOutcome(True, message, pd.DataFrame(), submission_id=stored.id)
-
-
-def authorized(expected_token: str | None, token: str | None, user: str | None = None,
-               admin_users: tuple[str, ...] = ()) -> bool:
-    """True for the right admin token (constant-time compare), or a signed-in user listed in ``admin_users``."""
-    if user and user in admin_users:
-        return True
-    if not expected_token or not token:
-        return False
-    return hmac.compare_digest(expected_token.encode(), token.encode())
+) -> UploadView:
+    """Validate and store the uploaded files (paths) as pending; the message gives the id, or every problem."""
+    data, name = _read(results)
+    outcome = submissions.submit(board, data, metadata=metadata, samples=_read(samples)[0], filename=name,
+                                 accuracy_unit=accuracy_unit)
+    view = _view(outcome)
+    return UploadView(view.ok, view.message, pd.DataFrame(columns=CELL_COLUMNS), view.submission_id)
 
 
 def pending_frame(board: Leaderboard) -> pd.DataFrame:
@@ -228,22 +196,9 @@ def pending_frame(board: Leaderboard) -> pd.DataFrame:
 PENDING_TYPES = ["number", "markdown", "markdown", "markdown", "number", "str", "markdown", "number", "markdown", "str"]
 
 
-def moderate(board: Leaderboard, submission_id: int | float | None, action: str, reason: str | None = None) -> str:
-    """Approve or reject one submission (the caller checked authorization); returns a Markdown status line."""
-    if submission_id is None:
-        return "**Choose a submission id.**"
-    try:
-        sid = int(submission_id)
-        if action == "approve":
-            stored = board.approve(sid, reason=reason or None)
-        elif action == "reject":
-            stored = board.reject(sid, reason=reason or None)
-        else:
-            return f"**Unknown action** {md(action)}; use approve or reject."
-    except SubmissionNotFound as exc:
-        return f"**{md(exc)}**"
-    name = md(stored.submission.metadata.model_name)
-    return f"**#{stored.id} {name}: {stored.status.value}.**"
+def moderation_markdown(outcome: ModerationOutcome) -> str:
+    """A moderation outcome as one Markdown line (the model name escaped)."""
+    return f"**{md(outcome.message)}**"
 
 
 # --------------------------------------------------------------------------- the tab
@@ -298,7 +253,8 @@ def build_submit_tab(
         preview_btn = gr.Button("Preview", elem_id="submit-preview")
         submit_btn = gr.Button("Submit", variant="primary", elem_id="submit-confirm")
     status = gr.Markdown(elem_id="submit-status")
-    cells = gr.Dataframe(value=_empty(), interactive=False, label="Parsed cells", elem_id="submit-cells")
+    cells = gr.Dataframe(value=pd.DataFrame(columns=CELL_COLUMNS), interactive=False, label="Parsed cells",
+                         elem_id="submit-cells")
 
     form = [model_name, base_model, method, forget_ratio, umod, protocol, protocol_version, submitter, link,
             hub_repo, hub_revision, notes]
@@ -349,8 +305,8 @@ def build_submit_tab(
             def act(tok: str | None, sid: float | None, why: str | None, profile: Any = None) -> tuple[Any, ...]:
                 if not allowed(tok, profile):
                     return "**Wrong admin token.**", gr.Dataframe(visible=False)
-                message = moderate(board, sid, action, why)
-                return message, gr.Dataframe(value=pending_frame(board), visible=True)
+                outcome = submissions.moderate(board, sid, action, why)
+                return moderation_markdown(outcome), gr.Dataframe(value=pending_frame(board), visible=True)
 
             return act
 

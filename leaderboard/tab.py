@@ -20,10 +20,9 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 import pandas as pd
 
-from leaderboard.schema import Protocol
+from benchmark.vocabulary import EvalSet, Modality, Protocol, Task
 from leaderboard.table import MODALITY_LABELS, SET_LABELS, TASK_LABELS, Column, LeaderboardTable, is_vanilla
 from leaderboard.text import escape_markdown, safe_link
-from probes.schema import EvalSet, Modality, Task
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go

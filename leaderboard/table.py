@@ -37,9 +37,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from leaderboard.schema import METRIC_UNITS, PRIMARY_METRIC, CellKey, Protocol, Unit, all_cell_keys
+from benchmark.metrics import CellKey, Unit, all_cell_keys, headline_metric
+from benchmark.vocabulary import EvalSet, Modality, Protocol, Task
 from leaderboard.store import StoreFrames
-from probes.schema import EvalSet, Modality, Task
 
 MetricSelection = Literal["primary", "all"]
 
@@ -103,7 +103,7 @@ class Column:
 def columns_for(metrics: MetricSelection = "primary") -> tuple[Column, ...]:
     """The cell columns of a table, in display order."""
     out = []
-    for key in all_cell_keys(primary_only=metrics == "primary"):
+    for key in all_cell_keys(headline_only=metrics == "primary"):
         arrow = "↓" if key.lower_is_better else "↑"
         label = f"{SET_LABELS[key.set]} {arrow} · {TASK_LABELS[key.task]} · {MODALITY_LABELS[key.modality]}"
         if metrics == "all":
@@ -210,10 +210,10 @@ def summary_scores(values: pd.DataFrame) -> pd.DataFrame:
     forget_cols: list[str] = []
     utility_cols: list[str] = []
     scale: dict[str, float] = {}
-    for key in all_cell_keys(primary_only=True):
+    for key in all_cell_keys(headline_only=True):
         if key.id not in values.columns:
             continue
-        scale[key.id] = METRIC_UNITS[key.task][key.metric].to_percent
+        scale[key.id] = key.unit.to_percent
         (forget_cols if key.set in _FORGET_SETS else utility_cols).append(key.id)
     forget = values[forget_cols].mul(pd.Series({c: scale[c] for c in forget_cols}), axis=1)
     utility = values[utility_cols].mul(pd.Series({c: scale[c] for c in utility_cols}), axis=1)
@@ -239,7 +239,7 @@ def build_table(
     subs["kind"] = (subs["source_format"] == "reference").map({True: "reference", False: "submission"})
     subs.index = pd.Index(subs["id"].to_numpy(dtype="int64"), name="submission_id")
     values = _pivot(frames, columns).reindex(subs.index)
-    scores = summary_scores(values[[k.id for k in all_cell_keys(primary_only=True)]])
+    scores = summary_scores(values[[k.id for k in all_cell_keys(headline_only=True)]])
     frame = pd.concat([subs[list(META_COLUMNS)], scores, values], axis=1)
     frame = frame.sort_values(["combined", "id"], ascending=[False, True], na_position="last", kind="stable")
     frame.insert(len(META_COLUMNS), "rank", frame["combined"].rank(method="min", ascending=False).astype("Int64"))
@@ -306,4 +306,4 @@ def cell_columns(table: LeaderboardTable, selected: Iterable[str]) -> list[Colum
 
 def primary_key(eval_set: EvalSet, task: Task, modality: Modality, metric: str | None = None) -> CellKey:
     """The key of one cell, with the task's primary metric unless ``metric`` is given."""
-    return CellKey(eval_set, task, modality, metric or PRIMARY_METRIC[task])
+    return CellKey(eval_set, task, modality, metric or headline_metric(task).name)

@@ -22,10 +22,10 @@ import re
 import sys
 from pathlib import Path
 
-from probes.data import DEMO, DatasetError, load_benchmark
-from probes.protocols import PROTOCOL_VERSIONS, PROTOCOLS
+from benchmark.errors import DatasetError
+from benchmark.reader import DEMO, load_benchmark
+from benchmark.vocabulary import FORGET_RATIOS, EvalSet, Protocol
 from probes.runner import ResumeMismatch, RunConfig, RunOutput, run
-from probes.schema import FORGET_RATIOS, EvalSet
 from probes.submission import submission_text
 
 log = logging.getLogger("probes.evaluate")
@@ -52,12 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True,
                    help="registry name (see `python -m backend models`), local checkpoint folder, or Hub model id")
     p.add_argument("--revision", default=None, help="Hub revision of --model (branch, tag or commit)")
-    p.add_argument("--models", type=Path, default=None, help="model registry file (default: backend/models.yaml)")
+    p.add_argument("--models", type=Path, default=None, help="model registry file (default: models.yaml)")
     p.add_argument("--data", default=DEMO, help="'demo', a local folder in the Hub layout, or a Hub dataset id")
     p.add_argument("--data-revision", default=None, help="Hub revision of --data")
     p.add_argument("--forget-ratio", type=int, choices=FORGET_RATIOS, required=True,
                    help="forget split in percent: 5, 10 or 15")
-    p.add_argument("--protocol", choices=PROTOCOLS, default="official",
+    p.add_argument("--protocol", choices=[p.value for p in Protocol], default="official",
                    help="official: upstream eval.py exactly (seeded); strict: disjoint demos, letter log-probs, "
                         "chat template")
     p.add_argument("--out", type=Path, required=True, help="output folder")
@@ -96,32 +96,33 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from probes.responders import ModelLoadError, load_responder
+    from backend.loading import ModelLoadError
+    from probes.models import load_for_evaluation, prompt_style
 
     try:
         bench = load_benchmark(args.data, revision=args.data_revision)
-        responder, info = load_responder(args.model, revision=args.revision, registry=args.models,
-                                         quantize=args.quantize, device=args.device)
-    except (DatasetError, ModelLoadError) as e:
+        model, info = load_for_evaluation(args.model, revision=args.revision, registry=args.models,
+                                          quantize=args.quantize, device=args.device, batch_size=args.batch_size)
+    except (DatasetError, ModelLoadError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     info = info.model_copy(update={k: v for k, v in {
         "model_name": args.model_name, "base_model": args.base_model, "method": args.method,
         "unlearning_modality": args.unlearning_modality}.items() if v is not None})
-    if args.protocol == "strict" and not responder.has_chat_template:
+    if args.protocol == "strict" and not model.has_chat_template:
         print(f"error: {args.model} has no chat template, which the strict protocol needs; "
               "use --protocol official", file=sys.stderr)
         return 2
     config = RunConfig(
         name=args.name or default_name(args.model, args.protocol, args.forget_ratio),
         model=args.model, data=str(args.data), dataset_fingerprint=bench.fingerprint,
-        forget_ratio=args.forget_ratio, protocol=args.protocol, protocol_version=PROTOCOL_VERSIONS[args.protocol],
-        sets=args.sets, seed=args.seed, limit=args.limit, prompt_style=responder.prompt_style,
+        forget_ratio=args.forget_ratio, protocol=args.protocol, protocol_version=Protocol(args.protocol).version,
+        sets=args.sets, seed=args.seed, limit=args.limit, prompt_style=prompt_style(model.spec).value,
     )
     submitter = args.submitter or getpass.getuser() or "anonymous"
     try:
         out: RunOutput = run(
-            config, bench, responder, args.out, batch_size=args.batch_size, progress=not args.no_progress,
+            config, bench, model, args.out, batch_size=args.batch_size, progress=not args.no_progress,
             submission_builder=lambda c, r: submission_text(c, r, info, submitter=submitter,
                                                             dataset_revision=bench.revision, link=args.link,
                                                             notes=args.notes),

@@ -1,12 +1,12 @@
 """Run a protocol's items through a model: batched, seeded, resumable, shardable.
 
-The runner talks to models through the small :class:`Responder` protocol, so
-the same code drives a real vision-language model (:mod:`probes.responders`)
-and the deterministic fakes used in tests.
+The runner talks to models through the one model seam,
+:class:`backend.model.Model`, so the same code drives a real vision-language
+model and the registry's fakes used in tests.
 
 Files written to the output folder for a run named ``NAME``:
 
-- ``NAME.samples.jsonl``: one :class:`probes.results.SampleRecord` per question,
+- ``NAME.samples.jsonl``: one :class:`benchmark.records.SampleRecord` per question,
   appended as batches finish (so a crash loses at most one batch) and rewritten
   in plan order at the end (so two runs give identical files);
 - ``NAME_final_evaluation_results.json``: upstream's layout and key names;
@@ -17,71 +17,24 @@ Files written to the output folder for a run named ``NAME``:
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from probes.protocols import ChatMessage, Item, PromptStyle, plan
-from probes.protocols import Protocol as ProtocolName
-from probes.results import (
-    UPSTREAM_MODES,
-    SampleRecord,
-    aggregate,
-    dumps,
-    generation_results,
-    make_record,
-    official_results,
-    read_records,
-)
-from probes.schema import Benchmark, EvalSet, MultipleChoice
-
-# --------------------------------------------------------------------------- the model interface
-
-
-@dataclass(frozen=True)
-class Request:
-    """A prompt and its images, ready for a model."""
-
-    prompt: str
-    """The full prompt text (raw, or already rendered with the chat template)."""
-    images: tuple[bytes, ...] = ()
-    """Encoded images, one per image placeholder, in order."""
-
-
-class Responder(Protocol):
-    """What the runner needs from a model."""
-
-    @property
-    def prompt_style(self) -> PromptStyle:
-        """``llava``, ``idefics2`` or ``chat_template``."""
-        ...
-
-    def generate(self, requests: Sequence[Request], *, max_new_tokens: int, first_char_only: bool) -> list[str]:
-        """Greedy continuations (without the prompt), one per request.
-
-        ``first_char_only`` allows stopping each sequence once it has produced a
-        non-space character, for the official multiple choice, where only the
-        first character is scored.
-        """
-        ...
-
-    def letter_logprobs(self, requests: Sequence[Request]) -> list[dict[str, float]]:
-        """Next-token log-probabilities of ``A``-``D`` after each prompt."""
-        ...
-
-    def render_chat(self, messages: Sequence[ChatMessage]) -> str:
-        """Render chat turns with the model's chat template, ending with the assistant's turn opening."""
-        ...
-
+from backend.model import Model, Request
+from benchmark.dataset import Benchmark, MultipleChoice
+from benchmark.extraction import ASSISTANT, first_char_decided
+from benchmark.files import atomic_write, dumps
+from benchmark.protocols import Item, plan
+from benchmark.records import SampleRecord, aggregate, make_record, read_records
+from benchmark.upstream import UPSTREAM_MODES, generation_results, upstream_results
+from benchmark.vocabulary import LETTERS, EvalSet, Protocol
 
 # --------------------------------------------------------------------------- configuration
 
@@ -96,7 +49,7 @@ class RunConfig(BaseModel):
     data: str = Field(description="Benchmark source as given.")
     dataset_fingerprint: str = Field(description="Content hash of the benchmark.")
     forget_ratio: int = Field(description="5, 10 or 15.")
-    protocol: ProtocolName = Field(description="official or strict.")
+    protocol: Protocol = Field(description="official or strict.")
     protocol_version: str = Field(description="Version of the protocol's prompts and scoring.")
     sets: tuple[EvalSet, ...] = Field(description="Evaluation sets run.")
     seed: int = Field(description="Seed of every random choice.")
@@ -123,22 +76,6 @@ class ResumeMismatch(RuntimeError):
 # --------------------------------------------------------------------------- helpers
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file, fsync and rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def _limit(benchmark: Benchmark, limit: int | None) -> Benchmark:
     if limit is None:
         return benchmark
@@ -152,7 +89,10 @@ def _batches(items: Sequence[Item], size: int) -> Iterator[list[Item]]:
     def kind(i: Item) -> tuple[bool, int, bool]:
         return (i.score_letters, i.max_new_tokens, isinstance(i.question, MultipleChoice))
 
-    order = sorted(items, key=lambda i: (kind(i), len(i.images), len(i.prompt or json.dumps(i.messages))))
+    def length(i: Item) -> int:
+        return len(i.prompt) if i.prompt is not None else sum(len(turn.text) for turn in i.messages)
+
+    order = sorted(items, key=lambda i: (kind(i), len(i.images), length(i)))
     batch: list[Item] = []
     for item in order:
         if batch and (len(batch) >= size or kind(batch[0]) != kind(item) or len(batch[0].images) != len(item.images)):
@@ -184,7 +124,7 @@ def _shard() -> tuple[int, int]:
 def run(
     config: RunConfig,
     benchmark: Benchmark,
-    model: Responder,
+    model: Model,
     out_dir: Path,
     *,
     batch_size: int = 8,
@@ -211,10 +151,10 @@ def run(
             "or delete the old files to start over"
         )
     if rank == 0:
-        _atomic_write(run_path, config_json)
+        atomic_write(run_path, config_json)
 
     items = plan(_limit(benchmark, config.limit), config.forget_ratio, config.protocol, sets=config.sets,
-                 seed=config.seed, style=config.prompt_style)  # type: ignore[arg-type]
+                 seed=config.seed, style=config.prompt_style)
     shard_path = samples_path if world == 1 else out_dir / f"{config.name}.samples.rank{rank}.jsonl"
     done: dict[str, SampleRecord] = {}
     for path in [samples_path, *sorted(out_dir.glob(f"{config.name}.samples.rank*.jsonl"))]:
@@ -248,36 +188,40 @@ def run(
     if missing:
         raise RuntimeError(f"{len(missing)} questions have no record (first: {missing[0]}); rerun to resume")
     records = [done[it.key] for it in items]
-    _atomic_write(samples_path, "".join(r.model_dump_json() + "\n" for r in records))
+    atomic_write(samples_path, "".join(r.model_dump_json() + "\n" for r in records))
     for path in out_dir.glob(f"{config.name}.samples.rank*.jsonl"):
         path.unlink()
 
-    results = official_results(aggregate(records))
+    results = upstream_results(aggregate(records))
     files = {"samples": samples_path, "run": run_path}
     files["results"] = out_dir / f"{config.name}_final_evaluation_results.json"
-    _atomic_write(files["results"], dumps(results))
+    atomic_write(files["results"], dumps(results))
     for s in config.sets:
         path = out_dir / f"{config.name}_{UPSTREAM_MODES[s]}_generation_results.json"
-        _atomic_write(path, dumps(generation_results(records, s)))
+        atomic_write(path, dumps(generation_results(records, s)))
         files[f"generation_{s.value}"] = path
     if submission_builder is not None:
         files["submission"] = out_dir / f"{config.name}.submission.json"
-        _atomic_write(files["submission"], submission_builder(config, records))
+        atomic_write(files["submission"], submission_builder(config, records))
     return RunOutput(records=records, results=results, files=files, seconds=time.perf_counter() - started,
                      computed=computed)
 
 
-def _answer(batch: list[Item], model: Responder) -> list[SampleRecord]:
+def _answer(batch: list[Item], model: Model) -> list[SampleRecord]:
     requests = [Request(it.prompt if it.prompt is not None else model.render_chat(it.messages), it.images)
                 for it in batch]
     head = batch[0]
+    logprobs: list[dict[str, float] | None]
     if head.score_letters:
-        logprobs = model.letter_logprobs(requests)
-        outputs = [max(lp, key=lp.__getitem__) for lp in logprobs]
+        scored = model.score(requests, LETTERS)
+        logprobs = list(scored)
+        outputs = [max(lp, key=lp.__getitem__) for lp in scored]
     else:
-        logprobs = [None] * len(batch)  # type: ignore[list-item]
-        outputs = model.generate(requests, max_new_tokens=head.max_new_tokens,
-                                 first_char_only=isinstance(head.question, MultipleChoice))
+        # Upstream cuts every answer at the next ASSISTANT: anyway, and scores only the first character of a
+        # multiple-choice answer, so stopping there changes no score.
+        logprobs = [None] * len(batch)
+        outputs = model.generate(requests, max_new_tokens=head.max_new_tokens, stop=(ASSISTANT,),
+                                 stop_when=first_char_decided if isinstance(head.question, MultipleChoice) else None)
     return [
         make_record(key=it.key, eval_set=it.eval_set, task=it.task, modality=it.modality, profile_id=it.profile_id,
                     question_index=it.question_index, question=question_text(it), reference=it.reference,
@@ -306,14 +250,3 @@ def _progress(total: int, *, desc: str, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit="q", dynamic_ncols=True)
-
-
-def decode_images(images: Sequence[bytes]) -> list[Any]:
-    """Decode encoded images to RGB PIL images (for responders)."""
-    from PIL import Image
-
-    out = []
-    for data in images:
-        with Image.open(io.BytesIO(data)) as img:
-            out.append(img.convert("RGB"))
-    return out

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import functools
-import subprocess
 from collections import Counter
-from importlib import metadata
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from leaderboard.schema import Cell, Provenance, Submission, SubmissionMetadata, Unit, dump_submission
-from probes.metrics import METRICS
-from probes.protocols import MAX_NEW_TOKENS
-from probes.results import SampleRecord, aggregate
+from benchmark.metrics import CellKey
+from benchmark.prompts import MAX_NEW_TOKENS
+from benchmark.provenance import git_commit, package_versions
+from benchmark.records import SampleRecord, aggregate
+from benchmark.submission import Cell, Provenance, Submission, SubmissionMetadata, dump_submission
 from probes.runner import RunConfig
-
-PACKAGES = ("torch", "transformers", "peft", "bitsandbytes", "accelerate", "rouge-score", "nltk", "pillow",
-            "huggingface-hub")
-"""Packages whose versions can change a result; recorded in the provenance."""
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class ModelInfo(BaseModel):
@@ -39,32 +30,6 @@ class ModelInfo(BaseModel):
     dtype: str | None = Field(default=None, description="Compute dtype.")
 
 
-@functools.cache
-def package_versions() -> dict[str, str]:
-    """Installed versions of :data:`PACKAGES` (missing ones are left out)."""
-    out = {}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
-
-
-@functools.cache
-def git_commit() -> str | None:
-    """The toolkit's git commit, with ``-dirty`` when the work tree has uncommitted changes; None outside git."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10)
-        if head.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=10)
-        return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def build_submission(
     config: RunConfig,
     records: list[SampleRecord],
@@ -75,12 +40,11 @@ def build_submission(
     link: str | None = None,
     notes: str = "",
 ) -> Submission:
-    """A :class:`leaderboard.schema.Submission` with every cell the records support, and full provenance."""
+    """A :class:`benchmark.submission.Submission` with every cell the records support, and full provenance."""
     cells = []
+    key: CellKey
     for key, value in aggregate(records).items():
-        metric = METRICS[(key.task, key.metric)]
-        cells.append(Cell(set=key.eval_set, task=key.task, modality=key.modality, metric=key.metric,
-                          unit=Unit.PERCENT if metric.scale == "percent" else Unit.FRACTION,
+        cells.append(Cell(set=key.set, task=key.task, modality=key.modality, metric=key.metric, unit=key.unit,
                           value=float(value.value), n=value.n, n_unparsed=value.n_unparsed))
     counts = Counter(f"{r.eval_set.value}/{r.task.value}/{r.modality.value}" for r in records)
     meta = SubmissionMetadata(

@@ -2,7 +2,7 @@
 
 Rendering (:func:`render_answers`, :func:`render_summary`) is pure and escapes every piece of text
 (questions, ground truths, model output, model names) with :func:`html.escape`; the callbacks in
-:func:`build_probe_tab` each call one :class:`~probes.probe.ProbeService` method and render its answer.
+:func:`build_probe_tab` each call one :class:`~probes.service.ProbeService` method and render its answer.
 """
 
 from __future__ import annotations
@@ -14,17 +14,11 @@ from typing import Any
 
 import gradio as gr
 
-from probes.probe import (
-    ALL_QUESTIONS,
-    TASK_LABELS,
-    ModelChoice,
-    ProbeInputError,
-    ProbeRequest,
-    ProbeService,
-    ProbeState,
-    custom_model,
-)
-from probes.schema import EvalSet, Modality
+from benchmark.vocabulary import EvalSet, Modality
+from probes.models import ModelChoice, custom_model
+from probes.questions import ALL_QUESTIONS, TASK_LABELS, ProbeInputError
+from probes.service import ProbeRequest, ProbeService
+from probes.session import ProbeState
 
 SET_CHOICES = [
     ("Forget (should be forgotten)", EvalSet.FORGET.value),

@@ -14,8 +14,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PARSERS = [
     ("probes.evaluate", "build_parser"),
-    ("probes.data", "build_parser"),
-    ("probes.demo", "build_parser"),
+    ("benchmark.reader", "build_parser"),
+    ("demo.cli", "build_parser"),
     ("backend.__main__", "_parser"),
     ("leaderboard.cli", "_parser"),
     ("unlearning.cli", "build_parser"),
@@ -49,8 +49,8 @@ def test_every_command_and_flag_is_documented(module, factory):
 
 
 def test_every_metric_and_set_is_documented():
-    from probes.metrics import METRICS
-    from probes.schema import EvalSet
+    from benchmark.metrics import METRICS
+    from benchmark.vocabulary import EvalSet
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for _, name in METRICS:

@@ -9,7 +9,6 @@ model card and ``unlearning.json``: the same facts as the card, machine-readable
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -19,15 +18,6 @@ SAVE_MODES: tuple[SaveMode, ...] = ("merged", "adapter")
 
 RECORD_FILE = "unlearning.json"
 """The machine-readable training record written beside every checkpoint."""
-
-
-def pick_device(device: str | None) -> str:
-    """``device`` if given, else ``cuda`` when available, else ``cpu``."""
-    if device:
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def load_for_training(path: str | Path, *, device: str = "cpu", dtype: str | None = None) -> tuple[Any, Any]:
@@ -47,10 +37,10 @@ def load_for_training(path: str | Path, *, device: str = "cpu", dtype: str | Non
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(
             f"{folder} is not a model folder (no config.json); pass a local checkpoint, e.g. one made by "
-            "`python -m backend build-tiny` or `python -m unlearning finetune`"
+            "`python -m demo build-tiny` or `python -m unlearning finetune`"
         )
     chosen = dtype or ("float32" if device == "cpu" else "bfloat16")
-    model = AutoModelForImageTextToText.from_pretrained(folder, dtype=getattr(torch, chosen), use_safetensors=True)
+    model: Any = AutoModelForImageTextToText.from_pretrained(folder, dtype=getattr(torch, chosen), use_safetensors=True)
     processor = AutoProcessor.from_pretrained(folder)
     return model.to(device), processor
 
@@ -151,19 +141,6 @@ class ModelCard:
                 "",
             ]
         return "\n".join(lines)
-
-
-def git_commit() -> str | None:
-    """The current repository commit (with ``-dirty`` if the tree has changes), or ``None``."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "unlearning"], cwd=root, capture_output=True, text=True, check=True
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
 def save_checkpoint(model: Any, processor: Any, out: str | Path, card: ModelCard, *, mode: SaveMode = "merged") -> Path:

@@ -1,4 +1,4 @@
-r"""Command line: ``python -m unlearning finetune | run | build-demo``.
+r"""Command line: ``python -m unlearning finetune | run``.
 
 Examples::
 
@@ -9,8 +9,7 @@ Examples::
     python -m unlearning run --method npo --variant text --forget-ratio 10 \
         --model ckpt/vanilla --data /path/to/MLLMU-Bench --out ckpt/npo-text-10
 
-    # the demo checkpoints (tiny model, demo data) into backend/demo_models/
-    python -m unlearning build-demo
+The demo checkpoints (tiny model, demo data) are built by ``python -m demo build-checkpoints``.
 """
 
 from __future__ import annotations
@@ -23,9 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from probes.schema import FORGET_RATIOS
+from benchmark.vocabulary import FORGET_RATIOS
 from unlearning.checkpoint import SAVE_MODES
-from unlearning.demo import DEMO_METHODS
 from unlearning.examples import RECIPES, VARIANTS
 from unlearning.lora import LoraSettings
 from unlearning.training import METHODS, TrainSettings, UnlearnSettings
@@ -78,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m unlearning",
         description="Fine-tune vision-language models on MLLMU-Bench and run the unlearning baselines "
         "(GA, GradDiff, KL minimisation, NPO) in multimodal and text-only variants.",
+        epilog="The demo checkpoints are built by `python -m demo build-checkpoints`.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -112,24 +111,6 @@ def build_parser() -> argparse.ArgumentParser:
                         "> 0 with ga or npo adds a retain term, e.g. NPO+RT)")
     u.add_argument("--kl-weight", type=float, default=1.0, help="weight of the KL term on retain (kl only)")
 
-    demo = sub.add_parser(
-        "build-demo", formatter_class=_FORMATTER,
-        help="build the demo checkpoints (tiny vanilla, GA, GradDiff and NPO+RT at forget 10 %%) in one go",
-        description="Build the tiny demo model from backend/tiny.py (random weights), fine-tune it on the demo "
-        "benchmark with the demo recipe, then unlearn forget_10 with GA, GradDiff and NPO+RT; writes demo-vanilla, "
-        "demo-ga, demo-graddiff and demo-npo (merged safetensors, with model cards). Deterministic: the same seed "
-        "and thread count give the same weights.",
-    )
-    demo.add_argument("--out", type=Path, default=Path("backend/demo_models"), help="parent folder of the checkpoints")
-    demo.add_argument("--seed", type=int, default=0, help="seed of the base model and every training run")
-    demo.add_argument("--threads", type=int, default=1,
-                      help="CPU threads (fixed, for reproducible weights; 1 is fastest for this tiny model)")
-    demo.add_argument("--methods", default=",".join(DEMO_METHODS),
-                      help=f"comma-separated unlearning methods to build, from {', '.join(METHODS)}")
-    demo.add_argument("--evaluate", action="store_true",
-                      help="evaluate each checkpoint (official protocol, forget and retain sets) and record the "
-                           "figures in its model card")
-    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
 
@@ -158,21 +139,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if args.command == "build-demo":
-        from unlearning.demo import build_demo
-
-        methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
-        unknown = [m for m in methods if m not in METHODS]
-        if unknown:
-            print(f"error: unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}", file=sys.stderr)
-            return 2
-        build_demo(args.out, seed=args.seed, threads=args.threads, methods=methods,  # type: ignore[arg-type]
-                   evaluate=args.evaluate, progress=not args.no_progress)
-        return 0
     if args.full and args.save == "adapter":
         print("error: --save adapter needs LoRA; drop --full or use --save merged", file=sys.stderr)
         return 2
-    from probes.data import DatasetError, load_benchmark
+    from backend.loading import ModelLoadError
+    from benchmark.errors import DatasetError
+    from benchmark.reader import load_benchmark
     from unlearning import service
 
     try:
@@ -193,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                         kl_weight=args.kl_weight)
             folder = service.run_unlearning(args.model, bench, args.out, settings, objective,
                                             variant=args.variant, forget_ratio=args.forget_ratio, **kwargs)
-    except (FileNotFoundError, ValueError, KeyError) as e:
+    except (FileNotFoundError, ValueError, KeyError, ModelLoadError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"wrote {folder}")

@@ -35,24 +35,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from probes.protocols import (
+from benchmark.dataset import Benchmark, Cloze, Generation, MultipleChoice, Profile
+from benchmark.prompts import (
+    IMAGE_PLACEHOLDER,
     official_cloze_demo,
     official_cloze_query,
     official_generation_prompt,
     official_mc_demo,
     official_mc_query,
 )
-from probes.schema import LETTERS, Benchmark, Cloze, Generation, Modality, MultipleChoice, Profile, Split
+from benchmark.vocabulary import LETTERS, Modality, Split
 
 Variant = Literal["multimodal", "text"]
 VARIANTS: tuple[Variant, ...] = ("multimodal", "text")
 
 Recipe = Literal["ft", "demo"]
 RECIPES: tuple[Recipe, ...] = ("ft", "demo")
-
-IMAGE_PLACEHOLDER = "<image>"
-"""The image placeholder of LLaVA-style raw prompts (the official protocol's strings)."""
-
 
 @dataclass(frozen=True)
 class Example:
@@ -224,7 +222,8 @@ def official_format_examples(
                 if q.modality is not m:
                     continue
                 assert isinstance(q, MultipleChoice)
-                prefix, prefix_images = "", ()
+                prefix: str = ""
+                prefix_images: tuple[bytes, ...] = ()
                 if others and rng.random() < mc_prefix_rate:
                     d = rng.choice(others)
                     demos = [x for x in d.multiple_choice if x.modality is m]

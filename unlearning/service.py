@@ -13,8 +13,11 @@ import random
 from pathlib import Path
 from typing import Any
 
-from probes.schema import Benchmark, Split, forget_split, retain_split
-from unlearning.checkpoint import ModelCard, SaveMode, git_commit, load_for_training, pick_device, save_checkpoint
+from backend.loading import pick_device
+from benchmark.dataset import Benchmark
+from benchmark.provenance import git_commit
+from benchmark.vocabulary import Split, forget_split, retain_split
+from unlearning.checkpoint import ModelCard, SaveMode, load_for_training, save_checkpoint
 from unlearning.examples import Example, PromptFormat, Recipe, Variant, demo_examples, ft_examples
 from unlearning.training import (
     ExampleSource,
@@ -65,7 +68,8 @@ def example_source(
     return draw
 
 
-def _hyperparameters(settings: TrainSettings, objective: UnlearnSettings | None, **extra: Any) -> dict[str, Any]:
+def hyperparameters_record(settings: TrainSettings, objective: UnlearnSettings | None, **extra: Any) -> dict[str, Any]:
+    """Every training setting of a run, for its model card (``extra`` adds recipe-specific ones)."""
     out: dict[str, Any] = {}
     if objective is not None:
         out["method"] = objective.method
@@ -93,7 +97,8 @@ def _hyperparameters(settings: TrainSettings, objective: UnlearnSettings | None,
     return out
 
 
-def _training(log: TrainLog) -> dict[str, Any]:
+def training_record(log: TrainLog) -> dict[str, Any]:
+    """What a run did (steps, example counts, first and last loss, seconds), for its model card."""
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in dataclasses.asdict(log).items()}
 
 
@@ -176,7 +181,7 @@ def run_finetune(
     card = ModelCard(
         method="vanilla", base_model=str(model_path), data=benchmark.source,
         dataset_fingerprint=benchmark.fingerprint, recipe=recipe, variant="multimodal",
-        hyperparameters=_hyperparameters(settings, None), training=_training(log), command=command,
+        hyperparameters=hyperparameters_record(settings, None), training=training_record(log), command=command,
         git_commit=git_commit(),
     )
     return save_checkpoint(model, processor, out, card, mode=save)
@@ -210,7 +215,7 @@ def run_unlearning(
     card = ModelCard(
         method=objective.method, base_model=str(model_path), data=benchmark.source,
         dataset_fingerprint=benchmark.fingerprint, recipe=recipe, variant=variant, forget_ratio=forget_ratio,
-        hyperparameters=_hyperparameters(settings, objective), training=_training(log), command=command,
+        hyperparameters=hyperparameters_record(settings, objective), training=training_record(log), command=command,
         git_commit=git_commit(),
     )
     return save_checkpoint(model, processor, out, card, mode=save)

@@ -444,7 +444,9 @@ def unlearn(
     generator = torch.Generator().manual_seed(settings.seed)
     log = TrainLog(examples=len(forget(0)), retain_examples=len(retain(0)) if retain is not None else 0)
     forget_batches = _shuffled_batches(forget, settings.batch_size, generator)
-    retain_batches = _shuffled_batches(retain, settings.batch_size, generator) if objective.uses_retain else None
+    retain_batches = None
+    if objective.uses_retain and retain is not None:
+        retain_batches = _shuffled_batches(retain, settings.batch_size, generator)
     total = steps_for(log.examples, settings)
     rw = objective.effective_retain_weight
 

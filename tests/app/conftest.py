@@ -23,8 +23,8 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def forget_ids() -> frozenset[str]:
-    from probes.data import load_benchmark_cached
-    from probes.schema import EvalSet
+    from benchmark.reader import load_benchmark_cached
+    from benchmark.vocabulary import EvalSet
 
     bench = load_benchmark_cached("demo")
     return frozenset(p.id for p in bench.eval_profiles(EvalSet.FORGET, 10))
@@ -33,21 +33,19 @@ def forget_ids() -> frozenset[str]:
 @pytest.fixture(scope="session")
 def live_app(tmp_path_factory, forget_ids):
     """The whole app (real store, fake models: demo-base knows everyone, any other name forgets the forget set)."""
-    from fakes import ScriptedModel
+    from fakes import fake_registry
 
     import app as appmod
     from leaderboard.service import Leaderboard, LeaderboardSettings
-    from probes.probe import ModelPool, ProbeService
+    from probes.models import ModelPool
+    from probes.service import ProbeService
     from settings import AppSettings
 
     folder = tmp_path_factory.mktemp("app")
     settings = AppSettings(db=folder / "lb.sqlite", admin_token=TOKEN, port=free_port())
     board = Leaderboard.open(LeaderboardSettings(db_path=settings.db))
 
-    def loader(spec):
-        return ScriptedModel(spec.name, frozenset() if spec.name == "demo-base" else forget_ids)
-
-    probe = ProbeService(ModelPool(loader=loader), max_new_tokens=20, time_limit_s=10)
+    probe = ProbeService(ModelPool(registry=fake_registry(forget_ids)), max_new_tokens=20, time_limit_s=10)
     blocks = appmod.build_app(settings, appmod.Services(board, probe))
     _, url, _ = blocks.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=settings.port,
                               quiet=True)

@@ -6,23 +6,14 @@ import threading
 import time
 
 import pytest
-from fakes import ScriptedModel
+from fakes import fake_registry, scripted_model
 
-from probes.data import load_benchmark_cached
-from probes.probe import (
-    ALL_QUESTIONS,
-    ModelChoice,
-    ModelPool,
-    ProbeInputError,
-    ProbeRequest,
-    ProbeService,
-    custom_model,
-    default_pair,
-    free_question,
-    run_probe,
-    select_questions,
-)
-from probes.schema import EvalSet, Modality, Task
+from benchmark.reader import load_benchmark_cached
+from benchmark.vocabulary import EvalSet, Modality, Task
+from probes.models import ModelChoice, ModelPool, custom_model, default_pair
+from probes.questions import ALL_QUESTIONS, ProbeInputError, free_question, select_questions
+from probes.service import ProbeRequest, ProbeService
+from probes.session import run_probe
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +44,8 @@ def test_questions_use_the_official_zero_shot_prompts(person):
 
 
 def test_two_models_scored_and_marked(person):
-    knower = ScriptedModel("vanilla")
-    forgetter = ScriptedModel("unlearned", frozenset({person.id}))
+    knower = scripted_model("vanilla")
+    forgetter = scripted_model("unlearned", frozenset({person.id}))
     states = list(run_probe(knower, forgetter, select_questions(person, EvalSet.FORGET, Modality.IMAGE_TEXT)))
     final = states[-1]
     assert final.finished and final.status.startswith("Done")
@@ -69,7 +60,7 @@ def test_two_models_scored_and_marked(person):
 
 
 def test_answers_stream_in_pieces(person):
-    slow = ScriptedModel("slow", delay=0.02)
+    slow = scripted_model("slow", delay=0.02)
     q = select_questions(person, EvalSet.FORGET, Modality.TEXT, "generation/2")
     seen = [s.rows[0].answers[0].text for s in run_probe(slow, slow, q, min_interval_s=0.0) if s.rows]
     partial = [t for t in seen if t and t != seen[-1]]
@@ -78,7 +69,7 @@ def test_answers_stream_in_pieces(person):
 
 
 def test_stop_and_time_limit(person):
-    slow = ScriptedModel("slow", delay=0.2)
+    slow = scripted_model("slow", delay=0.2)
     qs = select_questions(person, EvalSet.FORGET, Modality.IMAGE_TEXT)
     cancel = threading.Event()
     started = time.monotonic()
@@ -92,7 +83,7 @@ def test_stop_and_time_limit(person):
 
 
 def test_closing_the_iterator_cancels(person):
-    slow = ScriptedModel("slow", delay=0.2)
+    slow = scripted_model("slow", delay=0.2)
     cancel = threading.Event()
     it = run_probe(slow, slow, select_questions(person, EvalSet.FORGET, None), cancel=cancel)
     next(it)
@@ -101,12 +92,9 @@ def test_closing_the_iterator_cancels(person):
 
 
 def test_a_failing_model_is_reported_beside_its_answer(person):
-    class Broken(ScriptedModel):
-        def stream(self, question, **kw):
-            raise RuntimeError("CUDA out of memory")
-
-    final = list(run_probe(ScriptedModel("ok"), Broken("broken"), select_questions(person, EvalSet.FORGET,
-                                                                                  Modality.TEXT)[:1]))[-1]
+    broken = scripted_model("broken", error="CUDA out of memory")
+    final = list(run_probe(scripted_model("ok"), broken, select_questions(person, EvalSet.FORGET,
+                                                                         Modality.TEXT)[:1]))[-1]
     left, right = final.rows[0].answers
     assert left.correct is True and right.error == "RuntimeError: CUDA out of memory" and right.marker is None
 
@@ -118,7 +106,7 @@ def test_free_form_and_inputs_are_validated():
     with pytest.raises(ProbeInputError):
         free_question("   ")
     assert custom_model("MLLMMU/LLaVA_Vanilla", "") == ModelChoice("MLLMMU/LLaVA_Vanilla", "main", custom=True)
-    for bad in ("not-a-repo", "a/b/c", "../etc", "own er/name"):
+    for bad in ("not-a-repo", "a/b/c", "../etc", "own er/name", "a--b/c"):
         with pytest.raises(ProbeInputError, match="not a Hub model id"):
             custom_model(bad, "main")
     with pytest.raises(ProbeInputError, match="revision"):
@@ -141,20 +129,21 @@ def test_default_pair_reads_methods():
 
 
 def test_service_validates_before_loading(bench, person):
-    loads = []
-    pool = ModelPool(loader=lambda spec: loads.append(spec.name) or ScriptedModel(spec.name), allow_custom=False)
+    pool = ModelPool(registry=fake_registry(frozenset({person.id})), allow_custom=False)
     service = ProbeService(pool, benchmark=bench)
+    base = ModelChoice("demo-base")
     with pytest.raises(ProbeInputError, match="no person"):
-        list(service.run(ProbeRequest(ModelChoice("demo-base"), ModelChoice("demo-base"), person_id="nobody")))
+        list(service.run(ProbeRequest(base, base, person_id="nobody")))
     with pytest.raises(ProbeInputError, match="disabled"):
-        list(service.run(ProbeRequest(ModelChoice("demo-base"), custom_model("o/x", "main"), person_id=person.id)))
+        list(service.run(ProbeRequest(base, custom_model("o/x", "main"), person_id=person.id)))
     with pytest.raises(ProbeInputError, match="no model named"):
-        list(service.run(ProbeRequest(ModelChoice("nope"), ModelChoice("demo-base"), person_id=person.id)))
-    assert loads == []
-    states = list(service.run(ProbeRequest(ModelChoice("demo-base"), ModelChoice("demo-base"), person_id=person.id,
+        list(service.run(ProbeRequest(ModelChoice("nope"), base, person_id=person.id)))
+    assert not pool.is_loaded(base)
+    states = list(service.run(ProbeRequest(base, ModelChoice("demo-npo"), person_id=person.id,
                                            question_key=ALL_QUESTIONS, modality=Modality.TEXT)))
     assert states[0].status.startswith("Loading demo-base") and states[-1].finished
-    assert loads == ["demo-base"]  # loaded once, both sides
+    assert pool.is_loaded(base) and pool.is_loaded(ModelChoice("demo-npo"))
+    assert states[-1].summary_line() == "MC 5/5 vs 0/5 · cloze 2/2 vs 0/2 · generation ROUGE-L 1.00 vs 0.00"
 
 
 def test_real_tiny_model_streams_through_the_backend(person):

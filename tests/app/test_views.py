@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fakes import UPSTREAM_METADATA
 
-from leaderboard.schema import Protocol
+from benchmark.vocabulary import Protocol
 from leaderboard.service import Leaderboard, LeaderboardSettings
 from leaderboard.submit_tab import authorized, metadata_from_form, pending_frame, preview_upload, submit_upload
 from leaderboard.tab import TableQuery, details_markdown, table_view, write_csv
@@ -80,12 +80,14 @@ def test_form_and_authorization():
 
 
 def test_probe_rendering_escapes_model_output():
-    from fakes import ScriptedModel
+    from fakes import scripted_model
 
-    from probes.probe import free_question, run_probe
+    from probes.questions import free_question
+    from probes.session import run_probe
 
-    evil = ScriptedModel("<b>m</b>")
-    state = list(run_probe(evil, evil, [free_question("<script>x</script>")]))[-1]
+    model = scripted_model("m")
+    state = list(run_probe(model, model, [free_question("<script>x</script>")]))[-1]
+    state.models = ("<b>m</b>", "<b>m</b>")  # registry names cannot hold markup; the page escapes them anyway
     page = render_answers(state)
     assert "<script>" not in page and "&lt;script&gt;" in page and "&lt;b&gt;m&lt;/b&gt;" in page
     assert page.count('class="probe-answer"') == 2

@@ -1,7 +1,8 @@
 """Shared fixtures: tiny real LLaVA models built once per session into temporary folders.
 
 No transformers object is mocked: every test runs the real model code on
-models made by ``backend.tiny`` (a few MB, built in about a second).
+models made by ``demo.tiny`` (a few MB, built in about a second); ``tiny_dir`` and the corpus
+are the root ``tests/conftest.py``'s.
 """
 
 from __future__ import annotations
@@ -13,49 +14,16 @@ import pytest
 
 from backend.registry import ModelKind, ModelSpec, Registry, parse_registry
 
-CORPUS: tuple[str, ...] = (
-    "What is Wren Quintero's occupation?",
-    "Wren Quintero works as a marine biologist at Tidewater Clinic.",
-    "Where was this person born?",
-    "This person was born in Riga, Latvia.",
-    "What hobby is this person known for?",
-    "Painting",
-    "Sailing",
-    "Photography",
-    "Baking sourdough",
-    "Kestrel Okonkwo was born in Bergen, Norway, and works as a cartographer.",
-    "Just give ONE letter representing the answer directly.",
-    "Answer the question based on your trained knowledge in one sentence in ENGLISH.",
-    "USER: <image>\nQuestion: What is this person's occupation?\nA: cartographer\nB: data journalist\n"
-    "C: marine biologist\nD: wind turbine technician\nCorrect Answer: C\nASSISTANT:",
-)
-"""A small inline corpus for the tokenizer of the test models (the demo data is not needed)."""
+from ..conftest import CORPUS
 
 HUB_REPO = "tiny-org/tiny-llava"
 HUB_SHA = "0123456789abcdef0123456789abcdef01234567"
 
 
-def tiny_config():  # type: ignore[no-untyped-def]
-    """The test models' shape: defaults, with a larger init so untrained outputs depend on the prompt."""
-    from backend.tiny import TinyLlavaConfig
-
-    return TinyLlavaConfig(initializer_range=0.2)
-
-
-@pytest.fixture(scope="session")
-def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny LLaVA model (seed 0) saved to a session temp folder."""
-    from backend.tiny import build_tiny_llava
-
-    return build_tiny_llava(CORPUS * 3, seed=0, config=tiny_config()).save(
-        tmp_path_factory.mktemp("tiny") / "tiny-base"
-    )
-
-
 @pytest.fixture(scope="session")
 def narrow_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny model with a narrower language model (64 wide): adapters of tiny-base do not fit it."""
-    from backend.tiny import TinyLlavaConfig, build_tiny_llava
+    from demo.tiny import TinyLlavaConfig, build_tiny_llava
 
     config = TinyLlavaConfig(text_hidden_size=64, text_heads=2, text_intermediate_size=128)
     return build_tiny_llava(CORPUS * 3, seed=5, config=config).save(tmp_path_factory.mktemp("narrow") / "narrow")

@@ -7,16 +7,15 @@ import torch
 from PIL import Image
 
 from backend.generation import (
-    ChatMessage,
     GenerationRequest,
     PromptError,
     PromptTooLongError,
     chat_prompt,
-    chat_request,
     generate_batch,
     score_candidates,
     stream_generate,
 )
+from benchmark.prompts import ChatTurn
 
 
 def _image(color: tuple[int, int, int], size: tuple[int, int] = (48, 64)) -> Image.Image:
@@ -156,17 +155,18 @@ def test_image_count_must_match_image_tokens(fp32_model) -> None:  # type: ignor
 
 
 def test_chat_template_mode(fp32_model) -> None:  # type: ignore[no-untyped-def]
-    messages = [
-        ChatMessage("system", "Answer briefly."),
-        ChatMessage("user", "Who is this?", images=1),
-        ChatMessage("assistant", "A cartographer."),
-        ChatMessage("user", "Where was she born?"),
+    turns = [
+        ChatTurn("system", "Answer briefly."),
+        ChatTurn("user", "Who is this?", images=1),
+        ChatTurn("assistant", "A cartographer."),
+        ChatTurn("user", "Where was she born?"),
     ]
-    prompt = chat_prompt(fp32_model, messages)
+    prompt = chat_prompt(fp32_model, turns)
     assert prompt == (
         "Answer briefly.\nUSER: <image>\nWho is this?\nASSISTANT: A cartographer.</s>\n"
         "USER: Where was she born?\nASSISTANT:"
     )
-    request = chat_request(fp32_model, "Who is this?", [_image((9, 9, 9))])
-    assert request.prompt == "USER: <image>\nWho is this?\nASSISTANT:" and len(request.images) == 1
+    single = chat_prompt(fp32_model, [ChatTurn("user", "Who is this?", images=1)])
+    assert single == "USER: <image>\nWho is this?\nASSISTANT:"
+    request = GenerationRequest(single, (_image((9, 9, 9)),))
     assert generate_batch(fp32_model, [request], max_new_tokens=4)[0]

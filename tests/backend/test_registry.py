@@ -11,7 +11,6 @@ from backend.registry import (
     REPO_ROOT,
     ModelKind,
     ModelSpec,
-    PromptStyle,
     RegistryError,
     UnknownModelError,
     load_registry,
@@ -23,7 +22,7 @@ def test_default_registry_lists_demo_and_hub_models() -> None:
     registry = load_registry()
     assert registry.path == DEFAULT_REGISTRY
     for name, source in [
-        ("demo-base", "backend/demo_models/demo-base"),
+        ("demo-base", "demo/models/demo-base"),
         ("llava-vanilla", "MLLMMU/LLaVA_Vanilla"),
         ("idefics2-vanilla", "MLLMMU/Idefics2_Vanilla"),
         ("llava-1.5-7b", "llava-hf/llava-1.5-7b-hf"),
@@ -31,7 +30,7 @@ def test_default_registry_lists_demo_and_hub_models() -> None:
     ]:
         assert registry.get(name).source == source
     assert registry.base_of(registry.get("llava-vanilla")) == registry.get("llava-1.5-7b")
-    assert registry.get("idefics2-vanilla").prompt_style is PromptStyle.IDEFICS2
+    assert registry.get("idefics2-vanilla").prompt_style == "idefics2"
     # every local entry of the shipped registry exists and holds safetensors weights
     for spec in registry.models:
         if spec.is_local:
@@ -46,13 +45,14 @@ def test_cli_models_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert listed[0] == {
         "name": "demo-base",
         "repo_id": None,
-        "path": "backend/demo_models/demo-base",
+        "path": "demo/models/demo-base",
         "revision": None,
         "base": None,
         "kind": "full",
         "method": None,
         "forget_ratio": None,
         "prompt_style": "llava",
+        "behaviour": None,
         "description": listed[0]["description"],
     }
     lines.clear()
@@ -76,7 +76,7 @@ def _entries(*models: dict[str, object]) -> dict[str, object]:
     [
         (
             [{"name": "a", "path": "x", "kind": "merged"}],
-            "entry 1 'a': field 'kind': Input should be 'full' or 'adapter'",
+            "entry 1 'a': field 'kind': Input should be 'full', 'adapter' or 'fake'",
         ),
         ([{"name": "a", "repo_id": "o/n"}], "entry 1 'a': field 'revision': required for a Hub model"),
         (
@@ -99,6 +99,13 @@ def _entries(*models: dict[str, object]) -> dict[str, object]:
         ([{"name": "a b", "path": "x"}], "entry 1 'a b': field 'name': 'a b' must be"),
         ([{"path": "x"}], "entry 1: field 'name': Field required"),
         (["just a string"], "entry 1: expected a mapping of fields"),
+        (
+            [{"name": "a", "repo_id": "o/n--x", "revision": "main"}],
+            "entry 1 'a': field 'repo_id': 'o/n--x' is not a Hub model id of the form",
+        ),
+        ([{"name": "a", "kind": "fake"}], "entry 1 'a': kind 'fake': give 'behaviour'"),
+        ([{"name": "a", "kind": "fake", "behaviour": "hash", "path": "x"}], "entry 1 'a': kind 'fake': give"),
+        ([{"name": "a", "path": "x", "behaviour": "hash"}], "entry 1 'a': field 'behaviour': only for kind 'fake'"),
     ],
 )
 def test_invalid_entries_name_entry_and_field(models: list[object], message: str) -> None:
@@ -135,3 +142,19 @@ def test_adhoc_specs(tmp_path: Path) -> None:
     assert local.is_local and local.path == str(tmp_path.resolve())
     hub = ModelSpec.adhoc("MLLMMU/LLaVA_Vanilla")
     assert (hub.repo_id, hub.revision, hub.name) == ("MLLMMU/LLaVA_Vanilla", "main", "LLaVA_Vanilla")
+
+
+def test_fake_entries_load_as_models_through_the_seam() -> None:
+    from backend.cache import open_model
+    from backend.fakes import FakeModel
+    from backend.model import Request
+
+    registry = parse_registry(_entries({"name": "echo", "kind": "fake", "behaviour": "hash"}))
+    spec = registry.get("echo")
+    assert spec.source == "fake:hash" and not spec.is_local
+    model = open_model(spec, registry=registry)
+    assert isinstance(model, FakeModel) and model.name == "echo" and model.info.footprint_bytes == 0
+    first = model.generate([Request("USER: hi\nASSISTANT:")], max_new_tokens=50)
+    assert first == model.generate([Request("USER: hi\nASSISTANT:")], max_new_tokens=50) and first[0]
+    with pytest.raises(ValueError, match="no fake behaviour 'nope'"):
+        open_model(parse_registry(_entries({"name": "x", "kind": "fake", "behaviour": "nope"})).get("x"))

@@ -7,19 +7,24 @@ from collections import Counter
 
 import pytest
 
-from probes import protocols
-from probes.data import load_benchmark
-from probes.metrics import METRICS, score
-from probes.results import (
+from benchmark import prompts, protocols
+from benchmark.dataset import Cloze, Generation, MultipleChoice
+from benchmark.extraction import official_answer, official_letter
+from benchmark.metrics import (
+    METRICS,
     CellKey,
-    aggregate,
-    make_record,
-    official_answer,
-    official_letter,
-    official_results,
-    read_records,
+    Unit,
+    all_cell_keys,
+    headline_metric,
+    metric_units,
+    register_metric,
+    score,
 )
-from probes.schema import Cloze, EvalSet, Generation, Modality, MultipleChoice, Split, Task
+from benchmark.reader import load_benchmark
+from benchmark.records import aggregate, make_record, read_records
+from benchmark.strict_pool import strict_pool
+from benchmark.upstream import upstream_results
+from benchmark.vocabulary import EvalSet, Modality, Split, Task
 
 
 @pytest.fixture(scope="module")
@@ -36,25 +41,25 @@ MC = MultipleChoice(
 
 
 def test_official_prompt_strings_are_upstreams():
-    assert protocols.official_mc_query(MC, Modality.IMAGE_TEXT) == (
+    assert prompts.official_mc_query(MC, Modality.IMAGE_TEXT) == (
         "USER: <image>\nWhat hobby?\nA: Coding\nB: Painting\nC: Sports\nD: Stamps\n"
         "Just give ONE letter representing the answer directly.\nASSISTANT:"
     )
-    assert protocols.official_mc_query(MC, Modality.TEXT).startswith("USER:\nWhat hobby?\nA: Coding")
-    assert protocols.official_mc_demo(MC, Modality.IMAGE_TEXT) == (
+    assert prompts.official_mc_query(MC, Modality.TEXT).startswith("USER:\nWhat hobby?\nA: Coding")
+    assert prompts.official_mc_demo(MC, Modality.IMAGE_TEXT) == (
         "USER: <image>\nQuestion: What hobby?\nA: Coding\nB: Painting\nC: Sports\nD: Stamps\nCorrect Answer: B\n"
     )
     cz = Cloze(question="Born in __.", ground_truth="Riga", modality=Modality.IMAGE_TEXT)
     blank = "Born in [Blank].\nPlease **ONLY** provide the correct answer that should replace the [Blank]."
-    assert protocols.official_cloze_demo(cz) == f"USER:<image>\n{blank}\nCorrect Answer: Riga\n"
-    assert protocols.official_cloze_query(cz) == f"USER: <image>\n{blank}\nASSISTANT:"
+    assert prompts.official_cloze_demo(cz) == f"USER:<image>\n{blank}\nCorrect Answer: Riga\n"
+    assert prompts.official_cloze_query(cz) == f"USER: <image>\n{blank}\nASSISTANT:"
     g_img = Generation(question="Where?", ground_truth="x", modality=Modality.IMAGE_TEXT)
     g_txt = Generation(question="Where?", ground_truth="x", modality=Modality.TEXT)
-    assert protocols.official_generation_prompt(g_img) == (
+    assert prompts.official_generation_prompt(g_img) == (
         "USER: <image>\nWhere?\nAnswer the question based on your trained knowledge in one sentence accurately "
         "in ENGLISH.\nASSISTANT: "
     )
-    assert protocols.official_generation_prompt(g_txt) == (
+    assert prompts.official_generation_prompt(g_txt) == (
         "USER: Where?\nAnswer the question based on your trained knowledge in one sentence in ENGLISH.\nASSISTANT:"
     )
 
@@ -110,18 +115,18 @@ def test_planning_is_seeded(bench):
 
 def test_strict_demos_come_from_a_disjoint_pool(bench):
     items = protocols.plan(bench, 15, "strict", seed=0)
-    pool_names = [p.name for p in protocols.strict_pool()]
+    pool_names = [p.name for p in strict_pool()]
     all_ids = {p.id for s in bench.splits.values() for p in s}
-    assert not all_ids & {p.id for p in protocols.strict_pool()}
+    assert not all_ids & {p.id for p in strict_pool()}
     mc = [i for i in items if i.task is Task.CLASSIFICATION]
     assert all(i.score_letters and i.prompt is None for i in mc)
     # Every evaluated question is asked (nothing skipped for demos).
     assert len(mc) == 10 * (6 + 6 + 34 + 8)
     text_mc = next(i for i in mc if i.modality is Modality.TEXT)
-    demo_text = " ".join(c["text"] for m in text_mc.messages[:-1] for c in m["content"] if c["type"] == "text")
+    demo_text = " ".join(turn.text for turn in text_mc.messages[:-1])
     assert any(name in demo_text for name in pool_names)
     image_mc = next(i for i in mc if i.modality is Modality.IMAGE_TEXT)
-    n_image_slots = sum(c["type"] == "image" for m in image_mc.messages for c in m["content"])
+    n_image_slots = sum(turn.images for turn in image_mc.messages)
     assert n_image_slots == len(image_mc.images)
 
 
@@ -149,6 +154,19 @@ def test_correct_answer_prefix_scores_as_c():
         raw_output=" Correct Answer: B",
     )
     assert rec.answer == "C" and rec.parsed and rec.scores == {"accuracy": 1.0}
+
+
+def test_metric_registry_gives_units_and_one_headline_per_task():
+    assert metric_units(Task.GENERATION) == {"rouge1": Unit.FRACTION, "rouge2": Unit.FRACTION,
+                                             "rougeL": Unit.FRACTION, "bleu": Unit.FRACTION}
+    assert metric_units(Task.CLASSIFICATION) == metric_units(Task.CLOZE) == {"accuracy": Unit.PERCENT}
+    assert [headline_metric(t).name for t in Task] == ["accuracy", "rougeL", "accuracy"]
+    assert CellKey.parse("forget/generation/text/rougeL").unit is Unit.FRACTION
+    with pytest.raises(ValueError, match="did you mean 'rougeL'"):
+        CellKey.parse("forget/generation/text/rougel")
+    assert len(all_cell_keys()) == 4 * 2 * (1 + 4 + 1) and len(all_cell_keys(headline_only=True)) == 24
+    with pytest.raises(ValueError, match="already has a headline metric"):
+        register_metric("exact", task=Task.CLOZE, unit=Unit.PERCENT, description="x", headline=True)(lambda a, r: 0.0)
 
 
 def test_metrics_are_registered_with_scales():
@@ -193,7 +211,7 @@ def test_official_results_layout_matches_upstreams_keys(official_values):
                 raw_output=raw,
             )
         )
-    official = official_results(aggregate(recs))
+    official = upstream_results(aggregate(recs))
     upstream = official_values
     assert list(official) == ["Forget Set Results"]
     for task_key, block in upstream["Forget Set Results"].items():

@@ -6,24 +6,16 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from leaderboard.errors import UnsupportedSchemaVersion, ValidationFailed
-from leaderboard.schema import (
-    SCHEMA_FILE,
-    SCHEMA_VERSION,
-    CellKey,
-    Protocol,
-    Unit,
-    all_cell_keys,
-    read_submission,
-    submission_json_schema,
-    write_submission,
-)
-from probes.schema import EvalSet, Modality, Task
+from benchmark.errors import UnsupportedSchemaVersion, ValidationFailed
+from benchmark.metrics import CellKey, Unit, all_cell_keys
+from benchmark.submission import SCHEMA_VERSION, read_submission, submission_json_schema, write_submission
+from benchmark.vocabulary import EvalSet, Modality, Protocol, Task
 
-from .conftest import ROOT
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_write_then_read_round_trips_exactly(tmp_path, submission):
@@ -40,7 +32,7 @@ def test_unit_is_filled_from_the_metric_and_enforced():
     assert CellKey.parse("celebrity/cloze/image_text/accuracy").unit is Unit.PERCENT
     assert not CellKey.parse("retain/cloze/text/accuracy").lower_is_better
     assert len(all_cell_keys()) == 4 * (1 + 4 + 1) * 2
-    assert len(all_cell_keys(primary_only=True)) == 24
+    assert len(all_cell_keys(headline_only=True)) == 24
 
 
 def test_version_1_file_is_migrated(data_dir):
@@ -134,7 +126,8 @@ def test_committed_json_schema_is_current():
         [sys.executable, "-m", "leaderboard", "schema"], cwd=ROOT, check=True, capture_output=True, text=True
     ).stdout
     assert json.loads(exported) == submission_json_schema()
-    assert json.loads(SCHEMA_FILE.read_text()) == submission_json_schema(), (
-        "run: python -m leaderboard schema > leaderboard/submission.schema.json"
+    committed = ROOT / "docs" / "submission.schema.json"
+    assert json.loads(committed.read_text()) == submission_json_schema(), (
+        "run: python -m leaderboard schema > docs/submission.schema.json"
     )
     assert list(submission_json_schema()["properties"])[0] == "schema_version"

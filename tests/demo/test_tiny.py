@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from backend.__main__ import main
-from backend.tiny import IMAGE_TOKEN, TinyLlavaConfig, build_tiny_llava, train_tokenizer
+from demo.cli import main
+from demo.tiny import IMAGE_TOKEN, TinyLlavaConfig, build_tiny_llava, train_tokenizer
 
-from .conftest import CORPUS, tiny_config
+from ..conftest import CORPUS, tiny_config
 
 
 def _digests(folder: Path) -> dict[str, str]:
@@ -78,28 +78,21 @@ def test_config_rejects_widths_bitsandbytes_cannot_quantize() -> None:
         train_tokenizer([""])
 
 
-def test_cli_build_tiny_with_corpus_file(tmp_path: Path) -> None:
+def test_cli_build_tiny_with_corpus_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(CORPUS), encoding="utf-8")
-    lines: list[str] = []
-    assert (
-        main(
-            ["build-tiny", "--out", str(tmp_path / "m"), "--seed", "3", "--corpus-file", str(corpus)], out=lines.append
-        )
-        == 0
-    )
+    assert main(["build-tiny", "--out", str(tmp_path / "m"), "--seed", "3", "--corpus-file", str(corpus)]) == 0
     assert (tmp_path / "m" / "model.safetensors").is_file()
     assert json.loads((tmp_path / "m" / "tiny_build.json").read_text())["seed"] == 3
-    assert "wrote tiny LLaVA model" in lines[0]
+    assert "wrote tiny LLaVA model" in capsys.readouterr().out
 
 
 def test_committed_demo_base_is_what_build_tiny_makes(tmp_path: Path) -> None:
-    """backend/demo_models/demo-base must be rebuilt when the demo benchmark's text changes."""
-    from backend.registry import REPO_ROOT
+    """demo/models/demo-base must be rebuilt when the demo benchmark's text changes."""
+    from demo.checkpoints import MODELS_DIR
 
-    committed = REPO_ROOT / "backend" / "demo_models" / "demo-base"
-    fresh = main(["build-tiny", "--out", str(tmp_path / "demo-base")], out=lambda _: None)
-    assert fresh == 0
+    committed = MODELS_DIR / "demo-base"
+    assert main(["build-tiny", "--out", str(tmp_path / "demo-base")]) == 0
     rebuilt, shipped = _digests(tmp_path / "demo-base"), _digests(committed)
     stale = sorted(name for name in rebuilt if rebuilt[name] != shipped.get(name))
-    assert not stale, f"{stale} differ: run `python -m backend build-tiny --out {committed.relative_to(REPO_ROOT)}`"
+    assert not stale, f"{stale} differ: run `python -m demo build-tiny --out demo/models/demo-base`"

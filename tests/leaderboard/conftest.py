@@ -6,55 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from leaderboard.schema import Cell, Protocol, Provenance, Submission, SubmissionMetadata
-
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def make_submission(
-    *,
-    model_name: str = "demo-ga",
-    method: str = "GA",
-    base_model: str = "llava-hf/llava-1.5-7b-hf",
-    forget_ratio: int = 5,
-    protocol: Protocol = Protocol.STRICT,
-    submitter: str = "tester",
-    values: dict[str, float] | None = None,
-    **metadata: object,
-) -> Submission:
-    """A valid submission whose cells are given as ``{"forget/classification/text/accuracy": 40.0, ...}``."""
-    values = values or {
-        "forget/classification/image_text/accuracy": 40.0,
-        "retain/classification/image_text/accuracy": 70.0,
-    }
-    cells = []
-    for key, value in values.items():
-        eval_set, task, modality, metric = key.split("/")
-        cells.append(
-            Cell.model_validate({"set": eval_set, "task": task, "modality": modality, "metric": metric, "value": value})
-        )
-    return Submission(
-        metadata=SubmissionMetadata.model_validate(
-            {
-                "model_name": model_name,
-                "base_model": base_model,
-                "method": method,
-                "forget_ratio": forget_ratio,
-                "protocol": protocol,
-                "protocol_version": "1",
-                "submitter": submitter,
-                **metadata,
-            }
-        ),
-        provenance=Provenance(model_id=f"hub/{model_name}", protocol=protocol, protocol_version="1", seed=0),
-        cells=tuple(cells),
-    )
-
-
-@pytest.fixture
-def submission() -> Submission:
-    """A small valid version-2 submission."""
-    return make_submission()
 
 
 @pytest.fixture

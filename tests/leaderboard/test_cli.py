@@ -81,9 +81,9 @@ def test_invalid_file_exits_nonzero_with_field_messages_and_changes_nothing(caps
 
 
 def test_ingest_submission_with_samples(capsys, db, tmp_path):
-    from leaderboard.schema import write_submission
+    from benchmark.submission import write_submission
 
-    from .conftest import make_submission
+    from ..conftest import make_submission
 
     sub = make_submission(values={"forget/cloze/text/accuracy": 50.0})
     path = write_submission(sub, tmp_path / "run.submission.json")

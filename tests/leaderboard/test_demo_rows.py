@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from leaderboard.schema import Protocol
+from benchmark.vocabulary import Protocol
 from leaderboard.service import DEMO_RESULTS, Leaderboard, LeaderboardSettings
 from leaderboard.store import Status
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from benchmark.metrics import METRICS
 from leaderboard.cli import _parser
-from leaderboard.schema import METRIC_UNITS
 from leaderboard.service import LeaderboardSettings
 
 from .conftest import ROOT
@@ -20,5 +20,5 @@ def test_docs_mention_every_flag_setting_and_metric():
         missing += [o for a in command._actions for o in a.option_strings if o.startswith("--") and o != "--help"
                     and o not in text]  # fmt: skip
     missing += [name for name in LeaderboardSettings.model_fields if f"`{name}`" not in text]
-    missing += [m for units in METRIC_UNITS.values() for m in units if f"`{m}`" not in text]
+    missing += [name for _, name in METRICS if f"`{name}`" not in text]
     assert not missing, f"docs/leaderboard.md lacks: {sorted(set(missing))}"

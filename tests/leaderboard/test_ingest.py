@@ -7,13 +7,15 @@ import math
 
 import pytest
 
-from leaderboard.errors import ValidationFailed
+from benchmark.errors import ValidationFailed
+from benchmark.metrics import Unit, all_cell_keys
+from benchmark.submission import dump_submission
+from benchmark.vocabulary import EvalSet
 from leaderboard.ingest import SourceFormat, parse_upload, parse_upstream
-from leaderboard.schema import Unit, all_cell_keys, dump_submission
 from leaderboard.service import Leaderboard, LeaderboardSettings
-from probes.schema import EvalSet
 
-from .conftest import UPSTREAM_METADATA, make_submission, snapshot
+from ..conftest import make_submission
+from .conftest import UPSTREAM_METADATA, snapshot
 
 # The fixture's keys, spelled out independently of the code under test.
 FIXTURE_KEYS = {
@@ -171,10 +173,10 @@ def test_metadata_overrides_a_submission_file_field_by_field():
 # -- samples --------------------------------------------------------------------------------------
 
 
-def _sample(eval_set, task, modality, scores, answer="x", i=0):
+def _sample(eval_set, task, modality, scores, answer="x", i=0, parsed=True):
     return {
         "set": eval_set, "task": task, "modality": modality, "profile_id": f"{i:03d}", "question": f"q{i}",
-        "reference": "A", "raw_output": answer, "answer": answer, "scores": scores,
+        "reference": "A", "raw_output": answer, "answer": answer, "parsed": parsed, "scores": scores,
     }  # fmt: skip
 
 
@@ -183,12 +185,14 @@ def _jsonl(records):
 
 
 def _samples_submission():
-    # 7 of 20 multiple-choice answers right (3 unparsed), ROUGE-L scores 0.0 .. 0.9.
+    # 7 of 20 multiple-choice answers right (3 unparsed), ROUGE-L scores 0.0 .. 0.9 (one answer empty: a real
+    # answer, not an unparsed one, as SampleRecord.parsed says).
     mc = [
-        _sample("forget", "classification", "text", {"accuracy": float(i < 7)}, "" if i >= 17 else "B", i)
+        _sample("forget", "classification", "text", {"accuracy": float(i < 7)}, "" if i >= 17 else "B", i, i < 17)
         for i in range(20)
     ]
-    gen = [_sample("forget", "generation", "text", {"rougeL": i / 10, "bleu": 0.0}, "words", i) for i in range(10)]
+    gen = [_sample("forget", "generation", "text", {"rougeL": i / 10, "bleu": 0.0}, "words" if i else "", i)
+           for i in range(10)]
     sub = make_submission(values={"forget/classification/text/accuracy": 35.0, "forget/generation/text/rougeL": 0.45})
     return sub, mc + gen
 
@@ -202,7 +206,7 @@ def test_samples_fill_counts_and_intervals():
     # Wilson 95 % for 7/20, computed by hand: centre 0.3742, half-width 0.1930.
     assert mc.ci_low == pytest.approx(18.12, abs=0.01) and mc.ci_high == pytest.approx(56.71, abs=0.01)
     gen = cells["forget/generation/text/rougeL"]
-    assert gen.n == 10 and gen.ci_method == "bootstrap" and gen.ci_low < 0.45 < gen.ci_high
+    assert gen.n == 10 and gen.n_unparsed == 0 and gen.ci_method == "bootstrap" and gen.ci_low < 0.45 < gen.ci_high
     assert gen.ci_high - gen.ci_low < 0.5
     assert any("bleu" in w for w in parsed.warnings)  # samples with no matching cell are reported, not added
     again = parse_upload(dump_submission(sub).encode(), samples=_jsonl(records))
@@ -224,6 +228,7 @@ def test_samples_that_disagree_with_the_cells_are_refused():
         (lambda r: r.update(scores={"acuracy": 1.0}), "samples line 1.scores.acuracy", "did you mean 'accuracy'"),
         (lambda r: r.update(scores={"accuracy": 2.0}), "samples line 1.scores.accuracy", "out of range"),
         (lambda r: r.update(scores={"accuracy": math.nan}), "samples line 1.scores.accuracy", "finite"),
+        (lambda r: r.update(parsed="no"), "samples line 1.parsed", "must be true or false"),
     ],
 )
 def test_malformed_samples_are_refused(board, mutate, field, words):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from benchmark.submission import dump_submission
+from benchmark.vocabulary import EvalSet, Modality, Protocol, Task
 from leaderboard.plots import modality_comparison, pareto_front, set_bars, tradeoff_scatter
-from leaderboard.schema import Protocol, dump_submission
 from leaderboard.store import Status
-from probes.schema import EvalSet, Modality, Task
 
-from .conftest import make_submission
+from ..conftest import make_submission
 
 
 def test_pareto_front_minimises_x_and_maximises_y():

@@ -7,15 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from benchmark.submission import dump_submission
 from leaderboard.errors import DuplicateSubmission, RateLimited, SubmissionNotFound
 from leaderboard.ingest import SourceFormat
 from leaderboard.references import REFERENCES
-from leaderboard.schema import dump_submission
 from leaderboard.service import Leaderboard, LeaderboardSettings
 from leaderboard.sqlite_store import MIGRATIONS, SQLiteStore
 from leaderboard.store import Status
 
-from .conftest import UPSTREAM_METADATA, make_submission, snapshot
+from ..conftest import make_submission
+from .conftest import UPSTREAM_METADATA, snapshot
 
 
 def test_fresh_store_is_seeded_with_reference_rows_once(tmp_path):

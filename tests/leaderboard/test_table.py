@@ -7,11 +7,12 @@ import math
 import pandas as pd
 import pytest
 
-from leaderboard.schema import Protocol, dump_submission
+from benchmark.submission import dump_submission
+from benchmark.vocabulary import Protocol
 from leaderboard.store import Status
 from leaderboard.table import columns_for, relative_to_vanilla
 
-from .conftest import make_submission
+from ..conftest import make_submission
 
 FMC = "forget/classification/image_text/accuracy"
 RMC = "retain/classification/image_text/accuracy"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from leaderboard.schema import read_submission
+from benchmark.submission import read_submission
 from probes.evaluate import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,7 +104,7 @@ def test_help_documents_every_flag():
 
 def test_base_model_is_the_root_of_the_registry_chain():
     from backend.registry import parse_registry
-    from probes.responders import root_model
+    from probes.models import root_model
 
     reg = parse_registry({"version": 1, "models": [
         {"name": "b", "repo_id": "org/base", "revision": "main"},
@@ -117,12 +117,11 @@ def test_base_model_is_the_root_of_the_registry_chain():
 def test_first_char_stopping_keeps_the_scored_character():
     from backend.generation import GenerationRequest, generate_batch
     from backend.loading import load_model
+    from backend.model import decode_images
     from backend.registry import load_registry
-    from probes.data import load_benchmark
-    from probes.protocols import plan
-    from probes.responders import first_char_decided
-    from probes.results import official_answer, official_letter
-    from probes.runner import decode_images
+    from benchmark.extraction import first_char_decided, official_answer, official_letter
+    from benchmark.protocols import plan
+    from benchmark.reader import load_benchmark
 
     assert not first_char_decided("  ") and not first_char_decided(" A") and not first_char_decided(" ASSIST")
     assert first_char_decided(" B") and first_char_decided(" An") and first_char_decided("ASSISTANT: x")

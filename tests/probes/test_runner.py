@@ -9,12 +9,13 @@ import pytest
 from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 from rouge_score import rouge_scorer
 
+from benchmark.reader import load_benchmark
+from benchmark.records import read_records
+from benchmark.upstream import UPSTREAM_SET_KEYS
+from benchmark.vocabulary import PROTOCOL_VERSIONS, EvalSet, Protocol
 from probes import runner
-from probes.data import load_benchmark
-from probes.fakes import HashResponder
-from probes.protocols import PROTOCOL_VERSIONS
-from probes.results import OFFICIAL_SET_KEYS, read_records
-from probes.schema import EvalSet
+
+from ..conftest import hash_model
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def bench():
 
 def config(bench, **kw):
     base = dict(name="run", model="fake", data="demo", dataset_fingerprint=bench.fingerprint, forget_ratio=10,
-                protocol="official", protocol_version=PROTOCOL_VERSIONS["official"], sets=tuple(EvalSet), seed=0,
+                protocol="official", protocol_version=PROTOCOL_VERSIONS[Protocol.OFFICIAL], sets=tuple(EvalSet), seed=0,
                 prompt_style="llava")
     return runner.RunConfig(**{**base, **kw})
 
@@ -34,12 +35,12 @@ def files_of(folder):
 
 
 def test_run_writes_the_files_and_is_deterministic(tmp_path, bench):
-    a = runner.run(config(bench), bench, HashResponder(), tmp_path / "a", progress=False)
-    runner.run(config(bench), bench, HashResponder(), tmp_path / "b", progress=False, batch_size=3)
+    a = runner.run(config(bench), bench, hash_model(), tmp_path / "a", progress=False)
+    runner.run(config(bench), bench, hash_model(), tmp_path / "b", progress=False, batch_size=3)
     assert set(a.files) >= {"samples", "results", "run"}
     assert files_of(tmp_path / "a") == files_of(tmp_path / "b")
     results = json.loads(a.files["results"].read_text())
-    assert list(results) == list(OFFICIAL_SET_KEYS.values())
+    assert list(results) == list(UPSTREAM_SET_KEYS.values())
     lines = a.files["samples"].read_text().splitlines()
     assert len(lines) == len(a.records) > 800
     rec = json.loads(lines[0])
@@ -55,46 +56,46 @@ def test_resume_after_a_crash_recomputes_nothing_already_written(tmp_path, bench
         if done >= 3 * 8:
             raise Crash
 
-    model = HashResponder()
+    model = hash_model()
     with pytest.raises(Crash):
         runner.run(config(bench), bench, model, tmp_path / "r", progress=False, on_batch=crash_after_three)
     partial = read_records(tmp_path / "r" / "run.samples.jsonl")
     assert len(partial) == 24
-    resumed = runner.run(config(bench), bench, HashResponder(), tmp_path / "r", progress=False)
+    resumed = runner.run(config(bench), bench, hash_model(), tmp_path / "r", progress=False)
     assert resumed.computed == len(resumed.records) - 24
-    runner.run(config(bench), bench, HashResponder(), tmp_path / "s", progress=False)
+    runner.run(config(bench), bench, hash_model(), tmp_path / "s", progress=False)
     assert files_of(tmp_path / "r") == files_of(tmp_path / "s")
 
 
 def test_resume_refuses_a_different_configuration(tmp_path, bench):
-    runner.run(config(bench, sets=(EvalSet.FORGET,)), bench, HashResponder(), tmp_path, progress=False)
+    runner.run(config(bench, sets=(EvalSet.FORGET,)), bench, hash_model(), tmp_path, progress=False)
     with pytest.raises(runner.ResumeMismatch, match="different run of the same name"):
-        runner.run(config(bench, sets=(EvalSet.FORGET,), seed=1), bench, HashResponder(), tmp_path, progress=False)
+        runner.run(config(bench, sets=(EvalSet.FORGET,), seed=1), bench, hash_model(), tmp_path, progress=False)
 
 
 def test_two_shards_merge_to_the_single_process_result(tmp_path, bench, monkeypatch):
-    single = runner.run(config(bench), bench, HashResponder(), tmp_path / "one", progress=False)
+    single = runner.run(config(bench), bench, hash_model(), tmp_path / "one", progress=False)
     monkeypatch.setattr(runner, "_barrier", lambda: None)
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
-    worker = runner.run(config(bench), bench, HashResponder(), tmp_path / "two", progress=False)
+    worker = runner.run(config(bench), bench, hash_model(), tmp_path / "two", progress=False)
     assert worker.records == [] and 0 < worker.computed < len(single.records)
     monkeypatch.setenv("RANK", "0")
-    main = runner.run(config(bench), bench, HashResponder(), tmp_path / "two", progress=False)
+    main = runner.run(config(bench), bench, hash_model(), tmp_path / "two", progress=False)
     assert main.computed + worker.computed == len(single.records)
     assert files_of(tmp_path / "one") == files_of(tmp_path / "two")
 
 
 def test_strict_protocol_scores_letters_from_logprobs(tmp_path, bench):
-    cfg = config(bench, protocol="strict", protocol_version=PROTOCOL_VERSIONS["strict"], sets=(EvalSet.FORGET,))
-    out = runner.run(cfg, bench, HashResponder(), tmp_path, progress=False)
+    cfg = config(bench, protocol="strict", protocol_version=PROTOCOL_VERSIONS[Protocol.STRICT], sets=(EvalSet.FORGET,))
+    out = runner.run(cfg, bench, hash_model(), tmp_path, progress=False)
     mc = [r for r in out.records if r.task.value == "classification"]
     assert len(mc) == 40 and all(r.letter_logprobs and r.parsed for r in mc)
     assert all(r.answer == max(r.letter_logprobs, key=r.letter_logprobs.get) for r in mc)
 
 
 def test_limit_keeps_the_first_profiles(tmp_path, bench):
-    out = runner.run(config(bench, limit=2), bench, HashResponder(), tmp_path, progress=False)
+    out = runner.run(config(bench, limit=2), bench, hash_model(), tmp_path, progress=False)
     assert len({r.profile_id for r in out.records if r.eval_set is EvalSet.RETAIN}) <= 2
 
 
@@ -129,11 +130,11 @@ def upstream_rescore(samples):
 
 
 def test_rescoring_raw_outputs_with_upstreams_rules_reproduces_every_number(tmp_path, bench):
-    out = runner.run(config(bench), bench, HashResponder(), tmp_path, progress=False)
+    out = runner.run(config(bench), bench, hash_model(), tmp_path, progress=False)
     samples = [json.loads(x) for x in out.files["samples"].read_text().splitlines()]
     expected = upstream_rescore(samples)
     results = json.loads(out.files["results"].read_text())
-    set_names = {v: k.value for k, v in OFFICIAL_SET_KEYS.items()}
+    set_names = {v: k.value for k, v in UPSTREAM_SET_KEYS.items()}
     checked = 0
     for set_key, tasks in results.items():
         s = set_names[set_key]

@@ -9,7 +9,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def bench():
-    from probes.data import load_benchmark
+    from benchmark.reader import load_benchmark
 
     return load_benchmark("demo")
 
@@ -17,7 +17,7 @@ def bench():
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory, bench) -> Path:
     """A random tiny LLaVA (backend/tiny.py, seed 0) saved to a session temp folder."""
-    from backend.tiny import benchmark_corpus, build_tiny_llava
+    from demo.tiny import benchmark_corpus, build_tiny_llava
 
     return build_tiny_llava(benchmark_corpus(bench), seed=0).save(tmp_path_factory.mktemp("tiny") / "base")
 

@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from probes.schema import Split
+from benchmark.vocabulary import Split
 from unlearning.lora import LoraSettings
 from unlearning.service import finetune_in_memory, unlearn_in_memory
 from unlearning.training import TrainSettings, UnlearnSettings, seed_everything
@@ -34,8 +34,8 @@ def test_finetune_unlearn_evaluate_ingest_ranks_vanilla_above_unlearned_on_forge
     tiny, tiny_dir, bench, tmp_path, monkeypatch
 ):
     """The whole researcher's path: train, unlearn, save, ``probes.evaluate``, ``leaderboard ingest``, the table."""
+    from benchmark.vocabulary import Protocol
     from leaderboard.cli import main as leaderboard_cli
-    from leaderboard.schema import Protocol
     from leaderboard.service import Leaderboard, LeaderboardSettings
     from probes.evaluate import main as evaluate_cli
     from unlearning.checkpoint import ModelCard, save_checkpoint

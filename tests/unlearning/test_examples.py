@@ -7,8 +7,8 @@ import random
 import pytest
 import torch
 
-from probes.protocols import official_mc_query
-from probes.schema import Modality, Split
+from benchmark.prompts import official_mc_query
+from benchmark.vocabulary import Modality, Split
 from unlearning.examples import (
     PromptFormat,
     demo_examples,

@@ -1,0 +1,100 @@
+"""Command line of the demo wing: regenerate the demo data, the tiny model, the demo checkpoints and their results.
+
+Usage::
+
+    python -m demo data [--out DIR] [--seed N]                  # the demo benchmark (demo/data)
+    python -m demo build-tiny --out DIR [--seed N] [--corpus-file FILE]   # a tiny random LLaVA
+    python -m demo build-checkpoints [--out DIR] [--methods ga,graddiff,npo] [--evaluate]   # demo/models
+    python -m demo results [--out DIR]                          # their leaderboard rows (demo/results)
+
+Each step is deterministic: the same seed (and, for training, thread count) gives the same files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from benchmark.reader import DEMO_DIR
+from demo.checkpoints import DEMO_METHODS, MODELS_DIR
+from demo.dataset import DEFAULT_SEED
+from demo.results import RESULTS_DIR
+from unlearning.training import METHODS
+
+_FORMATTER = argparse.ArgumentDefaultsHelpFormatter
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m demo`` argument parser."""
+    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", formatter_class=_FORMATTER,
+                          help="regenerate the demo benchmark, byte for byte, in the Hub dataset's layout")
+    data.add_argument("--out", type=Path, default=DEMO_DIR, help="output folder (replaced)")
+    data.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed of the people and portraits")
+
+    tiny = sub.add_parser("build-tiny", formatter_class=_FORMATTER,
+                          help="build a deterministic tiny LLaVA model (random weights) into a folder")
+    tiny.add_argument("--out", required=True, type=Path, help="folder to write (created; files are overwritten)")
+    tiny.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
+    tiny.add_argument("--corpus-file", type=Path, default=None,
+                      help="train the tokenizer on this UTF-8 text file, one text per line (default: the demo "
+                           "benchmark's text)")
+
+    ckpt = sub.add_parser(
+        "build-checkpoints", formatter_class=_FORMATTER,
+        help="build the demo checkpoints (tiny vanilla, GA, GradDiff and NPO+RT at forget 10 %%) in one go",
+        description="Build the tiny demo model (demo/tiny.py, random weights), fine-tune it on the demo benchmark "
+        "with the demo recipe, then unlearn forget_10 with GA, GradDiff and NPO+RT; writes demo-vanilla, demo-ga, "
+        "demo-graddiff and demo-npo (merged safetensors, with model cards). Deterministic: the same seed and "
+        "thread count give the same weights.",
+    )
+    ckpt.add_argument("--out", type=Path, default=MODELS_DIR, help="parent folder of the checkpoints")
+    ckpt.add_argument("--seed", type=int, default=0, help="seed of the base model and every training run")
+    ckpt.add_argument("--threads", type=int, default=1,
+                      help="CPU threads (fixed, for reproducible weights; 1 is fastest for this tiny model)")
+    ckpt.add_argument("--methods", default=",".join(DEMO_METHODS),
+                      help=f"comma-separated unlearning methods to build, from {', '.join(METHODS)}")
+    ckpt.add_argument("--evaluate", action="store_true",
+                      help="evaluate each checkpoint (official protocol, all four sets) and record the figures in "
+                           "its model card")
+    ckpt.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    results = sub.add_parser("results", formatter_class=_FORMATTER,
+                             help="evaluate the demo checkpoints with probes.evaluate and write their result files")
+    results.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder of the result files")
+    results.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    if args.command == "data":
+        from demo.dataset import write_demo
+
+        print(write_demo(args.out, args.seed))
+    elif args.command == "build-tiny":
+        from demo.tiny import build_tiny_to_folder
+
+        corpus = args.corpus_file.read_text(encoding="utf-8").splitlines() if args.corpus_file else None
+        print(f"wrote tiny LLaVA model to {build_tiny_to_folder(args.out, seed=args.seed, corpus=corpus)}")
+    elif args.command == "build-checkpoints":
+        from demo.checkpoints import build_demo
+
+        methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+        unknown = [m for m in methods if m not in METHODS]
+        if unknown:
+            print(f"error: unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}", file=sys.stderr)
+            return 2
+        build_demo(args.out, seed=args.seed, threads=args.threads, methods=methods,
+                   evaluate=args.evaluate, progress=not args.no_progress)
+    else:
+        from demo.results import write_results
+
+        for path in write_results(args.out, progress=not args.no_progress):
+            print(path)
+    return 0

@@ -1,0 +1,68 @@
+"""``python -m demo results``: evaluate the demo checkpoints and write their result files into ``demo/results``.
+
+Each demo checkpoint is evaluated with ``python -m probes.evaluate`` (official
+protocol, forget 10 %, all four sets, seed 0), as a researcher would; its
+``NAME.submission.json`` and ``NAME.samples.jsonl`` are what a fresh
+leaderboard store is seeded with as *demo* rows.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmark.files import atomic_write
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+"""Where the demo rows' result files lie (``leaderboard.service.DEMO_RESULTS`` reads them)."""
+
+NOTES = (
+    "DEMO ONLY: a 2.6 MB tiny LLaVA on the generated demo benchmark, trained on the demo's own questions. "
+    "Not comparable with real models."
+)
+SUBMITTER = "demo (python -m demo build-checkpoints)"
+
+
+@dataclass(frozen=True)
+class DemoRow:
+    """One demo checkpoint and how the leaderboard names it."""
+
+    model: str
+    """Registry name (``models.yaml``)."""
+    method: str
+    """Method as the leaderboard shows it."""
+    unlearning_modality: str
+    """multimodal, text or none."""
+
+
+DEMO_ROWS: tuple[DemoRow, ...] = (
+    DemoRow("demo-vanilla", "vanilla", "none"),
+    DemoRow("demo-ga", "GA", "multimodal"),
+    DemoRow("demo-graddiff", "GradDiff", "multimodal"),
+    DemoRow("demo-npo", "NPO+RT", "multimodal"),
+)
+
+
+def write_results(
+    out: Path = RESULTS_DIR, *, rows: tuple[DemoRow, ...] = DEMO_ROWS, progress: bool = True
+) -> list[Path]:
+    """Evaluate each demo checkpoint and copy its submission and samples files into ``out``; returns them."""
+    from probes.evaluate import main as evaluate
+
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for row in rows:
+            started = time.perf_counter()
+            argv = ["--model", row.model, "--data", "demo", "--forget-ratio", "10", "--protocol", "official",
+                    "--out", tmp, "--name", row.model, "--method", row.method,
+                    "--unlearning-modality", row.unlearning_modality, "--submitter", SUBMITTER, "--notes", NOTES]
+            if evaluate([*argv, *([] if progress else ["--no-progress"])]) != 0:
+                raise RuntimeError(f"evaluating {row.model} failed (see the message above)")
+            for suffix in (".submission.json", ".samples.jsonl"):
+                name = f"{row.model}{suffix}"
+                written.append(atomic_write(out / name, (Path(tmp) / name).read_bytes()))
+            print(f"{row.model:<14} {time.perf_counter() - started:6.1f} s")
+    return written

@@ -1,0 +1,129 @@
+"""The live probe as the app uses it: a request in, loading states and then the growing answers out.
+
+:class:`ProbeService` holds the benchmark (read on first use), the model pool
+and the answer limits; :meth:`ProbeService.run` validates a
+:class:`ProbeRequest` before anything is loaded, loads both models, and
+streams the probe (:func:`probes.session.run_probe`). The tab and the API call
+only this.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from benchmark.dataset import Benchmark, Profile
+from benchmark.vocabulary import EvalSet, Modality
+from probes.models import ModelChoice, ModelPool, default_pair
+from probes.questions import (
+    ALL_QUESTIONS,
+    Person,
+    ProbeInputError,
+    ProbeQuestion,
+    find_profile,
+    free_question,
+    people,
+    question_choices,
+    select_questions,
+)
+from probes.session import ProbeState, run_probe
+
+
+@dataclass(frozen=True)
+class ProbeRequest:
+    """Everything a probe needs, as the UI and the API give it."""
+
+    left: ModelChoice
+    right: ModelChoice
+    eval_set: EvalSet = EvalSet.FORGET
+    person_id: str | None = None
+    question_key: str = ALL_QUESTIONS
+    modality: Modality | None = Modality.IMAGE_TEXT
+    """image_text (with the portrait), text (by name) or None (both)."""
+    free_text: str = ""
+    """A free-form question; when given, it is asked instead of the person's questions."""
+    free_image: bytes | None = None
+
+
+class ProbeService:
+    """The probe as the app uses it: the benchmark, a model pool and the answer limits."""
+
+    def __init__(
+        self,
+        pool: ModelPool,
+        *,
+        data: str = "demo",
+        data_revision: str | None = None,
+        forget_ratio: int = 10,
+        max_new_tokens: int = 50,
+        time_limit_s: float = 60.0,
+        default_left: str | None = None,
+        default_right: str | None = None,
+        benchmark: Benchmark | None = None,
+    ) -> None:
+        """Configure the service; the benchmark is read on first use (``benchmark`` injects one)."""
+        self.pool = pool
+        self.data = data
+        self.data_revision = data_revision
+        self.forget_ratio = forget_ratio
+        self.max_new_tokens = max_new_tokens
+        self.time_limit_s = time_limit_s
+        self._defaults = (default_left, default_right)
+        self._benchmark = benchmark
+
+    @property
+    def benchmark(self) -> Benchmark:
+        """The benchmark (loaded and memoised on first use)."""
+        if self._benchmark is None:
+            from benchmark.reader import load_benchmark_cached
+
+            self._benchmark = load_benchmark_cached(self.data, self.data_revision)
+        return self._benchmark
+
+    def default_models(self) -> tuple[str, str]:
+        """Registry names of the default left and right models."""
+        return default_pair(self.pool.registry, *self._defaults)
+
+    def people(self, eval_set: EvalSet) -> list[Person]:
+        """The people of ``eval_set``."""
+        return people(self.benchmark, eval_set, self.forget_ratio)
+
+    def profile(self, eval_set: EvalSet, person_id: str) -> Profile:
+        """One person's profile (:class:`ProbeInputError` if absent)."""
+        return find_profile(self.benchmark, eval_set, self.forget_ratio, person_id)
+
+    def question_choices(self, eval_set: EvalSet, person_id: str, modality: Modality | None) -> list[tuple[str, str]]:
+        """The question picker's choices for one person."""
+        return question_choices(self.profile(eval_set, person_id), eval_set, modality)
+
+    def questions(self, request: ProbeRequest) -> list[ProbeQuestion]:
+        """The questions a request asks (validated)."""
+        if request.free_text.strip():
+            return [free_question(request.free_text, request.free_image)]
+        if not request.person_id:
+            raise ProbeInputError("pick a person (or write a free-form question)")
+        profile = self.profile(request.eval_set, request.person_id)
+        return select_questions(profile, request.eval_set, request.modality, request.question_key)
+
+    def run(self, request: ProbeRequest, cancel: threading.Event | None = None) -> Iterator[ProbeState]:
+        """Validate, load both models (yielding loading states), then :func:`run_probe`.
+
+        Raises:
+            ProbeInputError: the request is invalid (raised before anything is loaded).
+            backend.loading.ModelLoadError: a model cannot be loaded.
+        """
+        questions = self.questions(request)
+        models = (request.left.label, request.right.label)
+        for choice in (request.left, request.right):
+            if not self.pool.is_loaded(choice):
+                yield ProbeState(models, status=f"Loading {choice.label} (first use; later probes reuse it)…")
+        left, right = self.pool.get_pair(request.left, request.right)
+        yield from run_probe(
+            left,
+            right,
+            questions,
+            max_new_tokens=self.max_new_tokens,
+            time_limit_s=self.time_limit_s,
+            cancel=cancel,
+        )
