@@ -4,7 +4,7 @@ A *split* is a folder of the dataset, an *evaluation set* is one of the four
 sets a result is reported on, a *task* is classification, generation or cloze,
 a *modality* is image+text or text only, a *protocol* is how questions are
 asked and scored (``official`` or ``strict``, each with a version), and a
-*prompt style* is how a model family is prompted. See ``docs/benchmark.md``.
+*prompt style* is how a model family is prompted. See ``docs/architecture.md``.
 """
 
 from __future__ import annotations
