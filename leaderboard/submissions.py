@@ -10,7 +10,7 @@ back with the field it concerns.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -66,12 +66,6 @@ class UploadOutcome:
 NO_FILE = FieldIssue("file", "choose a results file to upload")
 
 
-def _refused(exc: ValidationFailed | LeaderboardError) -> UploadOutcome:
-    if isinstance(exc, ValidationFailed):
-        return UploadOutcome(False, problems=exc.issues)
-    return UploadOutcome(False, refusal=str(exc))
-
-
 def preview(
     board: Leaderboard,
     data: bytes | None,
@@ -82,14 +76,8 @@ def preview(
     accuracy_unit: Unit | str = Unit.PERCENT,
 ) -> UploadOutcome:
     """Validate an upload and say what would be stored; stores nothing."""
-    if not data:
-        return UploadOutcome(False, problems=(NO_FILE,))
-    try:
-        upload = board.preview(data, filename=filename, samples=samples, metadata=metadata,
-                               accuracy_unit=Unit(accuracy_unit))
-    except (ValidationFailed, LeaderboardError) as exc:
-        return _refused(exc)
-    return UploadOutcome(True, upload=upload)
+    return _attempt(board.preview, lambda upload: UploadOutcome(True, upload=upload), data, metadata=metadata,
+                    samples=samples, filename=filename, accuracy_unit=accuracy_unit)
 
 
 def submit(
@@ -102,14 +90,30 @@ def submit(
     accuracy_unit: Unit | str = Unit.PERCENT,
 ) -> UploadOutcome:
     """Validate and store an upload as pending; the outcome has its id, or every problem."""
+    return _attempt(board.submit, lambda stored: UploadOutcome(True, stored=stored), data, metadata=metadata,
+                    samples=samples, filename=filename, accuracy_unit=accuracy_unit)
+
+
+def _attempt(
+    call: Callable[..., Any],
+    success: Callable[[Any], UploadOutcome],
+    data: bytes | None,
+    *,
+    metadata: Mapping[str, Any],
+    samples: bytes | None,
+    filename: str | None,
+    accuracy_unit: Unit | str,
+) -> UploadOutcome:
+    """``call`` (the board's preview or submit) on the upload, its refusals turned into an outcome."""
     if not data:
         return UploadOutcome(False, problems=(NO_FILE,))
     try:
-        stored = board.submit(data, filename=filename, samples=samples, metadata=metadata,
-                              accuracy_unit=Unit(accuracy_unit))
-    except (ValidationFailed, LeaderboardError) as exc:
-        return _refused(exc)
-    return UploadOutcome(True, stored=stored)
+        result = call(data, filename=filename, samples=samples, metadata=metadata, accuracy_unit=Unit(accuracy_unit))
+    except ValidationFailed as exc:
+        return UploadOutcome(False, problems=exc.issues)
+    except LeaderboardError as exc:
+        return UploadOutcome(False, refusal=str(exc))
+    return success(result)
 
 
 def authorized(expected_token: str | None, token: str | None, user: str | None = None,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 import pandas as pd
 
+from benchmark.files import atomic_write
 from benchmark.vocabulary import EvalSet, Modality, Protocol, Task
 from leaderboard.table import MODALITY_LABELS, SET_LABELS, TASK_LABELS, Column, LeaderboardTable, is_vanilla
 from leaderboard.text import escape_markdown, safe_link
@@ -233,12 +234,7 @@ def table_json(board: Leaderboard, query: TableQuery) -> dict[str, Any]:
 def write_csv(view: TableView, folder: Path | None = None) -> Path:
     """The shown rows with every raw value (not rounded) as a CSV file, for the download button."""
     folder = folder or Path(tempfile.gettempdir()) / "mllmu-arena"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"leaderboard-{view.table.protocol.value}.csv"
-    tmp = path.with_suffix(".csv.tmp")
-    view.table.frame.to_csv(tmp, index=False)
-    tmp.replace(path)
-    return path
+    return atomic_write(folder / f"leaderboard-{view.table.protocol.value}.csv", view.table.frame.to_csv(index=False))
 
 
 def details_markdown(board: Leaderboard, submission_id: int) -> str:
