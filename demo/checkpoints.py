@@ -81,7 +81,7 @@ METHOD_STEPS: dict[str, int] = {"graddiff": 70, "kl": 70, "npo": 50}
 """Per-method step counts overriding ``UNLEARN_SETTINGS.max_steps`` (30, for GA)."""
 
 DEMO_METHODS: tuple[Method, ...] = ("ga", "graddiff", "npo")
-"""What ``build-demo`` unlearns with by default."""
+"""What ``python -m demo build-checkpoints`` unlearns with by default."""
 
 MC_PREFIX_RATE = 0.3
 """Share of the vanilla fine-tune's multiple-choice examples shown behind an official few-shot prefix.

@@ -16,7 +16,7 @@ def bench():
 
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory, bench) -> Path:
-    """A random tiny LLaVA (backend/tiny.py, seed 0) saved to a session temp folder."""
+    """A random tiny LLaVA (demo/tiny.py, seed 0) saved to a session temp folder."""
     from demo.tiny import benchmark_corpus, build_tiny_llava
 
     return build_tiny_llava(benchmark_corpus(bench), seed=0).save(tmp_path_factory.mktemp("tiny") / "base")
