@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark.files import atomic_write
-
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
-"""Where the demo rows' result files lie (``leaderboard.service.DEMO_RESULTS`` reads them)."""
+from leaderboard.service import DEMO_RESULTS as RESULTS_DIR
 
 NOTES = (
     "DEMO ONLY: a 2.6 MB tiny LLaVA on the generated demo benchmark, trained on the demo's own questions. "
