@@ -121,10 +121,9 @@ class ModelSpec(BaseModel):
         if self.kind is ModelKind.FAKE:
             if self.repo_id is not None or self.path is not None or not self.behaviour:
                 raise ValueError("kind 'fake': give 'behaviour' (e.g. hash) and neither 'repo_id' nor 'path'")
-            return self
-        if self.behaviour is not None:
+        elif self.behaviour is not None:
             raise ValueError("field 'behaviour': only for kind 'fake'")
-        if (self.repo_id is None) == (self.path is None):
+        elif (self.repo_id is None) == (self.path is None):
             raise ValueError("fields 'repo_id'/'path': give exactly one (a Hub repository or a local folder)")
         if self.repo_id is not None:
             problem = repo_id_problem(self.repo_id)

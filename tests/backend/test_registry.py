@@ -106,6 +106,10 @@ def _entries(*models: dict[str, object]) -> dict[str, object]:
         ([{"name": "a", "kind": "fake"}], "entry 1 'a': kind 'fake': give 'behaviour'"),
         ([{"name": "a", "kind": "fake", "behaviour": "hash", "path": "x"}], "entry 1 'a': kind 'fake': give"),
         ([{"name": "a", "path": "x", "behaviour": "hash"}], "entry 1 'a': field 'behaviour': only for kind 'fake'"),
+        (
+            [{"name": "a", "kind": "fake", "behaviour": "hash", "forget_ratio": 7}],
+            "entry 1 'a': field 'forget_ratio': must be 5, 10 or 15",
+        ),
     ],
 )
 def test_invalid_entries_name_entry_and_field(models: list[object], message: str) -> None:
