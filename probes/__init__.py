@@ -1,1 +1,4 @@
-"""The benchmark itself: data, prompts, answer extraction, metrics, runner and probe."""
+"""Running the benchmark on models: the runner, the evaluate command line, and the live probe with its tab.
+
+Imports the benchmark and the backend (through its one model seam); never the leaderboard.
+"""

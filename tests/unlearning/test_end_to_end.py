@@ -29,6 +29,23 @@ def _slice(bench, n_retain: int):
     return bench.model_copy(update={"splits": splits, "finetune": tuple(r for r in bench.finetune if r.id in keep)})
 
 
+VANILLA = TrainSettings(lr=1e-3, batch_size=16, max_steps=600, warmup_steps=20, schedule="linear", full=True)
+"""The fine-tune: the demo checkpoints' learning rate (at 3e-3 the tiny model learns unevenly), long enough that it
+knows every fact of the slice (generation ROUGE-L 1.0 on forget and retain, for seeds 0-3)."""
+
+UNLEARN = TrainSettings(lr=1e-3, batch_size=8, max_steps=60, lora=LoraSettings())
+OBJECTIVE = UnlearnSettings(method="npo", retain_weight=5.0)
+"""NPO+RT: NPO on the forget people plus cross-entropy on the retain people (weight 5).
+
+Why not plain GA, as this test once used: on a tiny model that has memorised templated answers, gradient ascent
+jumps from forgetting nothing to forgetting everyone within a few steps, and where it lands depends on the last
+bits of the arithmetic. Measured on this slice (seeds 0-3 of the recipe, and seed 0 with 2 threads, which sums in
+another order, as another CPU does): GA at lr 2e-3 for 15 steps met every assertion below in 1 of 5 runs (the
+other CPU of issue 12: forget drop 0.168 against a bar of 0.245), and no GA or GradDiff setting tried met them in
+more than 2 of 4. NPO's loss is bounded and the retain term holds the shared templates, so this recipe met them
+in 5 of 5, with margins: forget drop 0.63-0.83, retain drop at most 0.026, utility gap at most 3.5 points."""
+
+
 @pytest.mark.slow
 def test_finetune_unlearn_evaluate_ingest_ranks_vanilla_above_unlearned_on_forget_knowledge(
     tiny, tiny_dir, bench, tmp_path, monkeypatch
@@ -43,26 +60,22 @@ def test_finetune_unlearn_evaluate_ingest_ranks_vanilla_above_unlearned_on_forge
     model, processor = tiny
     small = _slice(bench, n_retain=N_RETAIN)
     seed_everything(0, threads=1)
-    vanilla_settings = TrainSettings(lr=3e-3, batch_size=16, max_steps=400, warmup_steps=10, schedule="linear",
-                                     full=True)
-    model, _ = finetune_in_memory(model, processor, small, vanilla_settings, recipe="demo", progress=False,
+    model, _ = finetune_in_memory(model, processor, small, VANILLA, recipe="demo", progress=False,
                                   include_celebrities=False)
     seed_everything(0, threads=1)
-    ga_settings = TrainSettings(lr=2e-3, batch_size=8, max_steps=15, lora=LoraSettings())
-    unlearned, log = unlearn_in_memory(copy.deepcopy(model), processor, small, ga_settings,
-                                       UnlearnSettings(method="ga"), variant="multimodal", forget_ratio=10,
-                                       recipe="demo", progress=False)
+    unlearned, log = unlearn_in_memory(copy.deepcopy(model), processor, small, UNLEARN, OBJECTIVE,
+                                       variant="multimodal", forget_ratio=10, recipe="demo", progress=False)
     assert log.last_loss is not None and log.first_loss is not None and log.last_loss < log.first_loss
 
     monkeypatch.setenv("MLLMU_LEADERBOARD_SEED_REFERENCES", "false")
     monkeypatch.setenv("MLLMU_LEADERBOARD_SEED_DEMO", "false")
     db, runs = tmp_path / "board.sqlite", tmp_path / "runs"
     folders = {"e2e-base": tiny_dir}
-    for name, trained, method in (("e2e-vanilla", model, "vanilla"), ("e2e-ga", unlearned, "ga")):
+    for name, trained, method in (("e2e-vanilla", model, "vanilla"), ("e2e-npo", unlearned, "npo")):
         card = ModelCard(method=method, base_model="tiny", data="demo", dataset_fingerprint=bench.fingerprint,
                          recipe="demo", forget_ratio=None if method == "vanilla" else 10)
         folders[name] = save_checkpoint(trained, processor, tmp_path / "models" / name, card)
-    rows = (("e2e-base", "untrained", "none"), ("e2e-vanilla", "vanilla", "none"), ("e2e-ga", "GA", "multimodal"))
+    rows = (("e2e-base", "untrained", "none"), ("e2e-vanilla", "vanilla", "none"), ("e2e-npo", "NPO+RT", "multimodal"))
     for name, method, modality in rows:
         # The slice's people are forget_10 and the first N_RETAIN of retain_90: exactly what --limit picks.
         assert evaluate_cli(["--model", str(folders[name]), "--data", "demo", "--forget-ratio", "10",
@@ -75,18 +88,18 @@ def test_finetune_unlearn_evaluate_ingest_ranks_vanilla_above_unlearned_on_forge
     with Leaderboard.open(LeaderboardSettings(db_path=db)) as board:
         table = board.table(Protocol.OFFICIAL)
     frame = table.frame.set_index("model_name")
-    assert sorted(frame.index) == ["e2e-base", "e2e-ga", "e2e-vanilla"]
+    assert sorted(frame.index) == ["e2e-base", "e2e-npo", "e2e-vanilla"]
 
     def knowledge(row: str, eval_set: str) -> float:
         """Mean generation ROUGE-L over both modalities: the least noisy figure on a few people."""
         return sum(frame.loc[row, f"{eval_set}/generation/{m}/rougeL"] for m in ("image_text", "text")) / 2
 
-    forget_drop = knowledge("e2e-vanilla", "forget") - knowledge("e2e-ga", "forget")
-    retain_drop = knowledge("e2e-vanilla", "retain") - knowledge("e2e-ga", "retain")
+    forget_drop = knowledge("e2e-vanilla", "forget") - knowledge("e2e-npo", "forget")
+    retain_drop = knowledge("e2e-vanilla", "retain") - knowledge("e2e-npo", "retain")
     summary = f"forget drop {forget_drop:.3f}, retain drop {retain_drop:.3f}\n{frame.T.to_string()}"
     # The fine-tune really taught the facts.
     assert frame.loc["e2e-vanilla", "forget/generation/text/rougeL"] > 0.8, summary
-    # Measured with these settings: forget drop 0.131, retain drop 0.002.
+    # Measured with these settings (seed 0, 1 thread): forget drop 0.757, retain drop 0.000.
     assert forget_drop > 0.08, summary
     assert forget_drop > 3 * max(retain_drop, 0.0) + 0.05, summary
     # Forget-set knowledge, by the board's own ranking (lower is better there): the unlearned row first, then
@@ -94,13 +107,13 @@ def test_finetune_unlearn_evaluate_ingest_ranks_vanilla_above_unlearned_on_forge
     for m in ("image_text", "text"):
         column = f"forget/generation/{m}/rougeL"
         assert table.lower_is_better(column)
-        assert list(table.sorted_by(column)["model_name"]) == ["e2e-base", "e2e-ga", "e2e-vanilla"], summary
+        assert list(table.sorted_by(column)["model_name"]) == ["e2e-base", "e2e-npo", "e2e-vanilla"], summary
     # Utility: the two trained rows far above the untrained base, the unlearned one close to the vanilla one.
     by_utility = list(table.sorted_by("utility")["model_name"])
     assert by_utility[-1] == "e2e-base", summary
-    for row in ("e2e-vanilla", "e2e-ga"):
+    for row in ("e2e-vanilla", "e2e-npo"):
         assert frame.loc[row, "utility"] > frame.loc["e2e-base", "utility"] + 20, summary
-    assert abs(frame.loc["e2e-vanilla", "utility"] - frame.loc["e2e-ga", "utility"]) < 5, summary
+    assert abs(frame.loc["e2e-vanilla", "utility"] - frame.loc["e2e-npo", "utility"]) < 5, summary
 
 
 def test_same_seed_gives_identical_weights_and_another_seed_does_not(tiny_dir, bench):
