@@ -35,15 +35,17 @@ knows every fact of the slice (generation ROUGE-L 1.0 on forget and retain, for 
 
 UNLEARN = TrainSettings(lr=1e-3, batch_size=8, max_steps=60, lora=LoraSettings())
 OBJECTIVE = UnlearnSettings(method="npo", retain_weight=5.0)
-"""NPO+RT: NPO on the forget people plus cross-entropy on the retain people (weight 5).
+"""NPO+RT on the benchmark's own unlearning data (ft_Data pairs): NPO on the forget people plus cross-entropy on
+the retain people (weight 5).
 
-Why not plain GA, as this test once used: on a tiny model that has memorised templated answers, gradient ascent
-jumps from forgetting nothing to forgetting everyone within a few steps, and where it lands depends on the last
-bits of the arithmetic. Measured on this slice (seeds 0-3 of the recipe, and seed 0 with 2 threads, which sums in
-another order, as another CPU does): GA at lr 2e-3 for 15 steps met every assertion below in 1 of 5 runs (the
-other CPU of issue 12: forget drop 0.168 against a bar of 0.245), and no GA or GradDiff setting tried met them in
-more than 2 of 4. NPO's loss is bounded and the retain term holds the shared templates, so this recipe met them
-in 5 of 5, with margins: forget drop 0.63-0.83, retain drop at most 0.026, utility gap at most 3.5 points."""
+Why not plain GA on the demo recipe, as this test once used: on a tiny model that has memorised templated answers,
+gradient ascent jumps from forgetting nothing to forgetting everyone within a few steps, and where it lands depends
+on the last bits of the arithmetic, which differ between CPUs. Measured on this slice over 9 runs (fine-tune seeds
+0-5, and seeds 0-2 again with 2 threads, which sum in another order as another CPU does): GA at lr 2e-3 for 15
+steps met every assertion below in 1 of 5 runs tried (issue 12's machine: forget drop 0.168 against a bar of
+0.245); no GA or GradDiff setting tried met them in more than 2 of 4; NPO+RT on the demo recipe (which also
+unlearns the forget people's multiple-choice letters and cloze answers, shared with everyone) in 8 of 9. This
+recipe met them in 9 of 9: forget drop 0.42-0.69, retain drop 0.000, utility gap at most 1.3 points."""
 
 
 @pytest.mark.slow
@@ -64,7 +66,7 @@ def test_finetune_unlearn_evaluate_ingest_ranks_vanilla_above_unlearned_on_forge
                                   include_celebrities=False)
     seed_everything(0, threads=1)
     unlearned, log = unlearn_in_memory(copy.deepcopy(model), processor, small, UNLEARN, OBJECTIVE,
-                                       variant="multimodal", forget_ratio=10, recipe="demo", progress=False)
+                                       variant="multimodal", forget_ratio=10, recipe="ft", progress=False)
     assert log.last_loss is not None and log.first_loss is not None and log.last_loss < log.first_loss
 
     monkeypatch.setenv("MLLMU_LEADERBOARD_SEED_REFERENCES", "false")
@@ -72,8 +74,9 @@ def test_finetune_unlearn_evaluate_ingest_ranks_vanilla_above_unlearned_on_forge
     db, runs = tmp_path / "board.sqlite", tmp_path / "runs"
     folders = {"e2e-base": tiny_dir}
     for name, trained, method in (("e2e-vanilla", model, "vanilla"), ("e2e-npo", unlearned, "npo")):
+        vanilla = method == "vanilla"
         card = ModelCard(method=method, base_model="tiny", data="demo", dataset_fingerprint=bench.fingerprint,
-                         recipe="demo", forget_ratio=None if method == "vanilla" else 10)
+                         recipe="demo" if vanilla else "ft", forget_ratio=None if vanilla else 10)
         folders[name] = save_checkpoint(trained, processor, tmp_path / "models" / name, card)
     rows = (("e2e-base", "untrained", "none"), ("e2e-vanilla", "vanilla", "none"), ("e2e-npo", "NPO+RT", "multimodal"))
     for name, method, modality in rows:
@@ -99,7 +102,7 @@ def test_finetune_unlearn_evaluate_ingest_ranks_vanilla_above_unlearned_on_forge
     summary = f"forget drop {forget_drop:.3f}, retain drop {retain_drop:.3f}\n{frame.T.to_string()}"
     # The fine-tune really taught the facts.
     assert frame.loc["e2e-vanilla", "forget/generation/text/rougeL"] > 0.8, summary
-    # Measured with these settings (seed 0, 1 thread): forget drop 0.757, retain drop 0.000.
+    # Measured with these settings (seed 0, 1 thread): forget drop 0.577, retain drop 0.000, utility unchanged.
     assert forget_drop > 0.08, summary
     assert forget_drop > 3 * max(retain_drop, 0.0) + 0.05, summary
     # Forget-set knowledge, by the board's own ranking (lower is better there): the unlearned row first, then
