@@ -166,8 +166,7 @@ def submit_upload(
     data, name = _read(results)
     outcome = submissions.submit(board, data, metadata=metadata, samples=_read(samples)[0], filename=name,
                                  accuracy_unit=accuracy_unit)
-    view = _view(outcome)
-    return UploadView(view.ok, view.message, pd.DataFrame(columns=CELL_COLUMNS), view.submission_id)
+    return _view(outcome)  # a stored outcome carries no parsed upload, so no cells are shown
 
 
 def pending_frame(board: Leaderboard) -> pd.DataFrame:

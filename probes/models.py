@@ -19,6 +19,7 @@ from probes.questions import ProbeInputError
 from probes.submission import ModelInfo
 
 if TYPE_CHECKING:
+    from backend.cache import ModelCache
     from backend.loading import Quantize
     from backend.model import Model
     from backend.registry import ModelSpec, Registry
@@ -187,7 +188,7 @@ class ModelPool:
         self.allow_custom = allow_custom
         self._registry = check_registry(registry) if registry is not None else None
         self._lock = threading.Lock()
-        self._cache: object | None = None
+        self._cache: ModelCache | None = None
         self._seen: set[str] = set()
 
     @property
@@ -252,7 +253,6 @@ class ModelPool:
             if self._cache is None:
                 self._cache = ModelCache(self.memory_budget_bytes, registry=self.registry)
             cache = self._cache
-        assert isinstance(cache, ModelCache)
         pair = cache.models(*specs, quantize=self.quantize, device=self.device)
         with self._lock:
             self._seen.update((self._key(left), self._key(right)))
