@@ -51,7 +51,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from benchmark.errors import FieldIssue, UnsupportedSchemaVersion, ValidationFailed
 from benchmark.files import atomic_write
 from benchmark.metrics import CellKey, Unit, metric_units
-from benchmark.validation import issues_from_pydantic, load_json_document, unknown_key_message
+from benchmark.validation import (
+    issues_from_pydantic,
+    load_json_document,
+    nesting_depth,
+    refused_character,
+    unknown_key_message,
+)
 from benchmark.vocabulary import FORGET_RATIOS, EvalSet, Modality, Protocol, Task
 
 SCHEMA_VERSION = 2
@@ -59,6 +65,19 @@ SCHEMA_VERSION = 2
 
 MAX_SUBMISSION_BYTES = 5 * 1024 * 1024
 """Default size limit of a submission or upstream result file (5 MiB; real ones are a few KiB)."""
+
+MAX_COUNT = 10**9
+"""Largest question count a cell (``n``, ``n_unparsed``) or ``provenance.sample_counts`` may report.
+
+No MLLMU-Bench set has more than a few thousand questions; the bound also keeps counts far below
+SQLite's INTEGER limit (2**63 - 1).
+"""
+
+MAX_EXTRA_DEPTH = 8
+"""Deepest nesting of lists and objects in ``provenance.extra``, the object itself counting as one level."""
+
+MAX_EXTRA_BYTES = 64 * 1024
+"""Largest size of ``provenance.extra`` written as compact UTF-8 JSON (64 KiB)."""
 
 StrictStr = Annotated[str, Field(strict=True)]
 StrictInt = Annotated[int, Field(strict=True)]
@@ -152,6 +171,13 @@ class Cell(_Model):
                 raise ValueError(f"{value} is out of range [{low:g}, {high:g}] for unit {unit.value}{hint}")
         return value
 
+    @field_validator("n", "n_unparsed")
+    @classmethod
+    def _plausible_count(cls, count: int | None) -> int | None:
+        if count is not None and count > MAX_COUNT:
+            raise ValueError(f"{count} is too large; a count is at most {MAX_COUNT:,}")
+        return count
+
     @model_validator(mode="after")
     def _consistent(self) -> Cell:
         if self.n is not None and self.n_unparsed is not None and self.n_unparsed > self.n:
@@ -166,6 +192,20 @@ class Cell(_Model):
     def key(self) -> CellKey:
         """This cell's coordinates."""
         return CellKey(self.set, self.task, self.modality, self.metric)
+
+
+TEXT_FIELDS = (
+    "model_name",
+    "base_model",
+    "method",
+    "submitter",
+    "notes",
+    "link",
+    "hub_repo",
+    "hub_revision",
+    "protocol_version",
+)
+"""The metadata fields of free text, checked for control and invisible characters."""
 
 
 class SubmissionMetadata(_Model):
@@ -191,6 +231,21 @@ class SubmissionMetadata(_Model):
     submitter: StrictStr = Field(min_length=1, max_length=100, description="Who submitted (name or Hub user).")
     link: StrictStr | None = Field(default=None, max_length=500, description="Paper or code URL (http or https).")
     notes: StrictStr = Field(default="", max_length=2000, description="Free text; stored raw, escaped when shown.")
+
+    @field_validator("model_name", "base_model", "method", "submitter", mode="before")
+    @classmethod
+    def _strip_surrounding_whitespace(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator(*TEXT_FIELDS)
+    @classmethod
+    def _visible_characters(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Refuse control and invisible characters (bidi overrides, zero-width spaces); notes may break lines."""
+        if value is not None:
+            problem = refused_character(value, allow="\n\t" if info.field_name == "notes" else "")
+            if problem is not None:
+                raise ValueError(problem)
+        return value
 
     @field_validator("hub_repo")
     @classmethod
@@ -254,7 +309,33 @@ class Provenance(_Model):
                 raise ValueError(unknown_key_message(key, valid, what="sample_counts key"))
             if value < 0:
                 raise ValueError(f"sample_counts[{key!r}] is negative ({value})")
+            if value > MAX_COUNT:
+                raise ValueError(f"sample_counts[{key!r}] is {value}, too large; a count is at most {MAX_COUNT:,}")
         return counts
+
+    @field_validator("generation")
+    @classmethod
+    def _finite_generation(cls, generation: dict[str, JsonScalar]) -> dict[str, JsonScalar]:
+        for key, value in generation.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"generation[{key!r}] must be a finite number, got {value}")
+        return generation
+
+    @field_validator("extra")
+    @classmethod
+    def _bounded_extra(cls, extra: dict[str, Any]) -> dict[str, Any]:
+        """Refuse an ``extra`` that is nested too deep, too large or not plain JSON (it is stored as JSON)."""
+        if nesting_depth(extra, cap=MAX_EXTRA_DEPTH + 1) > MAX_EXTRA_DEPTH:
+            raise ValueError(f"nests more than {MAX_EXTRA_DEPTH} levels deep; at most {MAX_EXTRA_DEPTH} are allowed")
+        try:
+            text = json.dumps(extra, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+            size = len(text.encode("utf-8"))
+        except (TypeError, ValueError) as exc:
+            what = "text, finite numbers, true, false, null, lists and objects"
+            raise ValueError(f"must be plain JSON ({what}): {exc}") from None
+        if size > MAX_EXTRA_BYTES:
+            raise ValueError(f"is {size:,} bytes as JSON, over the {MAX_EXTRA_BYTES:,}-byte limit")
+        return extra
 
 
 class Submission(_Model):

@@ -7,21 +7,59 @@ Two helpers used by the schema reader and by ingestion:
   (``cells[3].value``), the offending value, and for unknown keys the nearest
   known name (``did you mean 'model_name'?``, via :mod:`difflib`).
 * :func:`load_json_document` reads bytes into a JSON object, refusing empty
-  files, files over a size limit, undecodable text and non-object documents.
+  files, files over a size limit, undecodable text, non-object documents and
+  hostile JSON: nesting deeper than :data:`MAX_JSON_DEPTH`, integers longer
+  than :data:`MAX_INT_DIGITS` digits and duplicate keys.
+
+It also holds :func:`refused_character`, the check that keeps control and
+invisible characters out of the text fields shown to other users.
 """
 
 from __future__ import annotations
 
 import difflib
+import itertools
 import json
+import re
 import types
 import typing
-from collections.abc import Iterable, Sequence
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from benchmark.errors import FieldIssue, ValidationFailed
+
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of arrays and objects in an uploaded JSON file (a real result file nests 3 or 4 levels).
+
+Checked on the text before decoding: Python's decoder recurses once per level and fails near 1,000.
+"""
+
+MAX_INT_DIGITS = 20
+"""Most digits an integer in an uploaded JSON file may have (2**64 has 20).
+
+Longer integers are refused before Python converts them, which is slow and fails above 4,300 digits.
+"""
+
+MAX_DOCUMENT_ISSUES = 20
+"""Most duplicate-key and long-integer issues reported for one file (a hostile file could hold thousands)."""
+
+REFUSED_CATEGORIES: dict[str, str] = {
+    "Cc": "control character",
+    "Cf": "invisible character",
+    "Zl": "invisible character",
+    "Zp": "invisible character",
+}
+"""Unicode categories refused in text fields, with how a message calls them.
+
+``Cf`` (format) holds every bidirectional override, embedding, isolate and mark (U+202A-U+202E,
+U+2066-U+2069, U+200E, U+200F, U+061C) and every zero-width character (U+200B-U+200D, U+2060,
+U+FEFF); ``Zl`` and ``Zp`` are the line and paragraph separators U+2028 and U+2029.
+"""
 
 
 def nearest(name: str, candidates: Iterable[str]) -> str | None:
@@ -139,33 +177,164 @@ def _cell_key(document: object, loc: Sequence[str | int]) -> str | None:
     return "/".join(str(p) for p in parts) if all(isinstance(p, str) for p in parts) else None
 
 
-def load_json_document(data: bytes | str, *, max_bytes: int, source: str = "file") -> dict[str, Any]:
-    """Decode ``data`` as one JSON object, refusing empty, oversized, undecodable and non-object input.
+def refused_character(text: str, *, allow: str = "") -> str | None:
+    """Why ``text`` is refused for its first control or invisible character (``None`` when it has none).
 
-    ``NaN`` and ``Infinity`` tokens are accepted by the decoder on purpose, so
-    that validation can name the field that holds them.
+    Args:
+        text: The value of a text field.
+        allow: Characters accepted despite their category (newline and tab for free text).
+
+    Returns:
+        E.g. ``contains the invisible character U+202E (RIGHT-TO-LEFT OVERRIDE); remove it``.
+    """
+    for char in text:
+        kind = REFUSED_CATEGORIES.get(unicodedata.category(char))
+        if kind is not None and char not in allow:
+            name = unicodedata.name(char, "")
+            return f"contains the {kind} U+{ord(char):04X}{f' ({name})' if name else ''}; remove it"
+    return None
+
+
+_JSON_STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+(?:"|\\?\Z)', re.DOTALL)
+"""A JSON string literal, or an unterminated one up to the end of the text (so that scanning stays linear)."""
+
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def json_depth(text: str) -> int:
+    """How deeply arrays and objects nest in the JSON ``text`` (``[[1]]``: 2), without decoding it.
+
+    Brackets inside strings are skipped; the text need not be valid JSON.
+    """
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(itertools.accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0)
+
+
+def nesting_depth(value: object, *, cap: int) -> int:
+    """How deeply dicts and lists nest in a decoded value (``1``: 0, ``{}``: 1, ``{"a": [1]}``: 2), at most ``cap``.
+
+    Counting stops at ``cap`` levels, so deep (or even circular) values cost no more than ``cap`` levels.
+    """
+    if not isinstance(value, (dict, list, tuple)):
+        return 0
+    if cap <= 1:
+        return 1
+    children = value.values() if isinstance(value, dict) else value
+    return 1 + max((nesting_depth(child, cap=cap - 1) for child in children), default=0)
+
+
+@dataclass(frozen=True)
+class _LongInteger:
+    """Stands in for an integer literal with more than :data:`MAX_INT_DIGITS` digits."""
+
+    digits: int
+
+
+class _DuplicateKeys(dict[str, Any]):
+    """A decoded JSON object in which some keys appeared more than once (the last value of each is kept)."""
+
+    def __init__(self, pairs: list[tuple[str, Any]], repeated: dict[str, int]) -> None:
+        super().__init__(pairs)
+        self.repeated = repeated
+        """How often each repeated key appeared."""
+
+
+class _Hooks:
+    """``json.loads`` hooks that mark long integers and duplicate keys, for :func:`_literal_issues` to report."""
+
+    def __init__(self) -> None:
+        self.suspect = False
+        """Whether a marker was placed (the document is only walked then)."""
+
+    def integer(self, literal: str) -> int | _LongInteger:
+        """``parse_int``: the integer, or a marker when it has too many digits to convert safely."""
+        digits = len(literal.lstrip("-"))
+        if digits <= MAX_INT_DIGITS:
+            return int(literal)
+        self.suspect = True
+        return _LongInteger(digits)
+
+    def object(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        """``object_pairs_hook``: the object, marked when a key appears more than once."""
+        obj = dict(pairs)
+        if len(obj) == len(pairs):
+            return obj
+        self.suspect = True
+        counts = Counter(key for key, _ in pairs)
+        return _DuplicateKeys(pairs, {key: count for key, count in counts.items() if count > 1})
+
+
+def _literal_issues(value: object, loc: list[str | int], source: str) -> Iterator[FieldIssue]:
+    """Issues for the long integers and duplicate keys marked by :class:`_Hooks` in ``value``, with their paths."""
+    if isinstance(value, _LongInteger):
+        yield FieldIssue(
+            format_loc(loc) if loc else source,
+            f"is an integer with {value.digits:,} digits; at most {MAX_INT_DIGITS} digits are allowed",
+        )
+    elif isinstance(value, dict):
+        for key, count in getattr(value, "repeated", {}).items():
+            yield FieldIssue(
+                format_loc([*loc, key]), f"duplicate key {key!r}: it appears {count} times in the same object"
+            )
+        for key, item in value.items():
+            yield from _literal_issues(item, [*loc, key], source)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _literal_issues(item, [*loc, index], source)
+
+
+def _decode(text: str, source: str) -> Any:
+    """``json.loads`` with bounded nesting and integers and without duplicate keys.
 
     Raises:
-        ValidationFailed: With a single issue on field ``source``.
+        ValidationFailed: The text is too deeply nested, is not JSON, or holds long integers or duplicate keys.
     """
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    if len(raw) > max_bytes:
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
         raise ValidationFailed(
-            [FieldIssue(source, f"is {len(raw):,} bytes, over the {max_bytes:,}-byte limit")], source=source
+            [FieldIssue(source, f"nests {depth} levels deep; at most {MAX_JSON_DEPTH} are allowed")], source=source
         )
-    if not raw.strip():
-        raise ValidationFailed([FieldIssue(source, "is empty")], source=source)
+    hooks = _Hooks()
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValidationFailed([FieldIssue(source, f"is not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
-    try:
-        doc = json.loads(text)
+        doc = json.loads(text, parse_int=hooks.integer, object_pairs_hook=hooks.object)
     except json.JSONDecodeError as exc:
         raise ValidationFailed(
             [FieldIssue(source, f"is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")],
             source=source,
         ) from None
+    if hooks.suspect:
+        raise ValidationFailed(
+            list(itertools.islice(_literal_issues(doc, [], source), MAX_DOCUMENT_ISSUES)), source=source
+        )
+    return doc
+
+
+def load_json_document(data: bytes | str, *, max_bytes: int, source: str = "file") -> dict[str, Any]:
+    """Decode ``data`` as one JSON object, refusing empty, oversized, undecodable, hostile and non-object input.
+
+    Hostile input: nesting deeper than :data:`MAX_JSON_DEPTH`, integers with more than
+    :data:`MAX_INT_DIGITS` digits and keys repeated within an object. ``NaN`` and
+    ``Infinity`` tokens are accepted by the decoder on purpose, so that validation
+    can name the field that holds them.
+
+    Raises:
+        ValidationFailed: With issues on field ``source``, or on the paths of long integers and duplicate keys.
+    """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if len(raw) > max_bytes:
+        raise ValidationFailed(
+            [FieldIssue(source, f"is {len(raw):,} bytes, over the {max_bytes:,}-byte limit")], source=source
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed(
+            [FieldIssue(source, f"is not UTF-8 text ({exc.reason} at byte {exc.start})")], source=source
+        ) from None
+    if not text.strip():
+        raise ValidationFailed([FieldIssue(source, "the file is empty")], source=source)
+    doc = _decode(text, source)
     if not isinstance(doc, dict):
         raise ValidationFailed(
             [FieldIssue(source, f"must contain a JSON object at the top level, got {type(doc).__name__}")],
