@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from backend.loading import Quantize
@@ -32,28 +33,37 @@ class AppSettings(BaseSettings):
     port: int = Field(default=7860, ge=0, le=65535, description="Port to listen on (0 picks a free one).")
     db: Path = Field(default=DEFAULT_DB, description="SQLite file of the leaderboard store (created if absent).")
     models: Path | None = Field(
-        default=None, description="Model registry YAML; default: the project's registry, models.yaml."
+        default=None, description="Model registry YAML. Default: the project's registry, models.yaml."
     )
     data: str = Field(default="demo", description="Probe benchmark: 'demo', a folder in the Hub layout, or a Hub id.")
-    data_revision: str | None = Field(default=None, description="Hub revision of --data when it is a Hub dataset id.")
-    forget_ratio: Literal[5, 10, 15] = Field(default=10, description="Forget split the probe's sets are drawn from.")
+    data_revision: str | None = Field(
+        default=None, description="Hub revision of --data when it is a Hub dataset id. Default: main."
+    )
+    forget_ratio: Literal[5, 10, 15] = Field(
+        default=10, description="Forget split the probe's sets are drawn from: 5, 10 or 15."
+    )
     admin_token: SecretStr | None = Field(
-        default=None, description="Token that unlocks moderation (approve / reject); moderation is off without one."
+        default=None,
+        description="Token that unlocks moderation (approve / reject). Default: none, so moderation by token is off.",
     )
     admin_users: Annotated[tuple[str, ...], NoDecode] = Field(
-        default=(), description="Hugging Face user names allowed to moderate when signed in on a Space."
+        default=(),
+        description="Comma-separated Hugging Face user names allowed to moderate when signed in on a Space. "
+        "Default: none.",
     )
     probe_concurrency: int = Field(default=1, ge=1, description="Probes (and API probe calls) running at once.")
     queue_size: int = Field(default=16, ge=1, description="Requests allowed to wait in the queue.")
     answer_time_limit: float = Field(default=60.0, gt=0, description="Wall-clock limit of one answer, seconds.")
     max_new_tokens: int = Field(default=50, ge=1, le=512, description="Most tokens per answer (upstream uses 50).")
     quantize: Quantize = Field(default="auto", description="auto (4-bit nf4 on CUDA, full on CPU), 4bit or none.")
-    device: str | None = Field(default=None, description="Torch device for the probe's models; default: cuda if any.")
+    device: str | None = Field(
+        default=None, description="Torch device for the probe's models. Default: cuda if any, else cpu."
+    )
     probe_left: str | None = Field(
-        default=None, description="Registry name of the probe's left model (default: a vanilla one)."
+        default=None, description="Registry name of the probe's left model. Default: a vanilla one."
     )
     probe_right: str | None = Field(
-        default=None, description="Registry name of the probe's right model (default: an unlearned one)."
+        default=None, description="Registry name of the probe's right model. Default: an unlearned one."
     )
     allow_custom_models: bool = Field(default=True, description="Allow probing a pasted Hub model id and revision.")
     model_memory_gb: float = Field(
@@ -73,20 +83,38 @@ class AppSettings(BaseSettings):
         return self.admin_token.get_secret_value() if self.admin_token else None
 
 
+def _flag_help(field: FieldInfo) -> str:
+    """A setting's description with its embedded default, stated once, unless the description already says it."""
+    text = (field.description or "").strip()
+    if "default" not in text.lower():
+        value = field.default
+        if value is None or value == ():
+            shown = "none"
+        elif isinstance(value, bool):
+            shown = "on" if value else "off"
+        elif isinstance(value, float):
+            shown = f"{value:g}"
+        else:
+            shown = str(value)
+        text = f"{text} Default: {shown}." if text else f"Default: {shown}."
+    return text.replace("%", "%%")  # argparse %-formats help strings
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``python app.py`` flags: one per setting, each defaulting to "not given" (environment, then default)."""
     parser = argparse.ArgumentParser(
         prog="python app.py",
         description="MLLMU-Bench Arena: leaderboard, submissions and a side-by-side unlearning probe.",
-        epilog="Every flag can also be set as an environment variable MLLMU_<NAME>, e.g. MLLMU_PORT=8000.",
+        epilog="Every flag can also be set as an environment variable MLLMU_<NAME>, e.g. MLLMU_PORT=8000; "
+        "a flag wins over the environment, which wins over the default shown.",
     )
     for name, field in AppSettings.model_fields.items():
         flag = "--" + name.replace("_", "-")
         if field.annotation is bool:
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None,
-                                help=field.description)
+                                help=_flag_help(field))
         else:
-            parser.add_argument(flag, dest=name, default=None, metavar=name.upper(), help=field.description)
+            parser.add_argument(flag, dest=name, default=None, metavar=name.upper(), help=_flag_help(field))
     return parser
 
 

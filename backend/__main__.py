@@ -21,7 +21,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m backend",
         description=__doc__.splitlines()[0],
-        epilog="The tiny demo model and the demo checkpoints are built by `python -m demo` (see its --help).",
+        epilog="The tiny demo model and the demo checkpoints are built by python -m demo (see its --help).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     models = sub.add_parser("models", help="list the model registry")

@@ -427,9 +427,14 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--data",
         default=DEMO,
-        help=f"'demo' (default), a local folder in the Hub layout, or a Hub dataset id such as {HUB_REPO}",
+        help=f"'demo', a local folder in the Hub layout, or a Hub dataset id such as {HUB_REPO} "
+        "(default: %(default)s)",
     )
-    d.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) when --data is a Hub id")
+    d.add_argument(
+        "--revision",
+        default=None,
+        help="Hub revision (branch, tag or commit) when --data is a Hub id (default: main)",
+    )
     return parser
 
 

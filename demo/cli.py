@@ -23,7 +23,15 @@ from demo.dataset import DEFAULT_SEED
 from demo.results import RESULTS_DIR
 from unlearning.training import METHODS
 
-_FORMATTER = argparse.ArgumentDefaultsHelpFormatter
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _in_project(path: Path) -> str:
+    """A default folder as the help shows it: relative to the project when inside it, not this machine's path."""
+    try:
+        return f"{path.relative_to(_ROOT).as_posix()} in the project"
+    except ValueError:
+        return str(path).replace("%", "%%")  # help strings are %-formatted
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,41 +39,46 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    data = sub.add_parser("data", formatter_class=_FORMATTER,
-                          help="regenerate the demo benchmark, byte for byte, in the Hub dataset's layout")
-    data.add_argument("--out", type=Path, default=DEMO_DIR, help="output folder (replaced)")
-    data.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed of the people and portraits")
+    data = sub.add_parser("data", help="regenerate the demo benchmark, byte for byte, in the Hub dataset's layout")
+    data.add_argument("--out", type=Path, default=DEMO_DIR,
+                      help=f"output folder, replaced (default: {_in_project(DEMO_DIR)})")
+    data.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                      help="random seed of the people and portraits (default: %(default)s)")
 
-    tiny = sub.add_parser("build-tiny", formatter_class=_FORMATTER,
-                          help="build a deterministic tiny LLaVA model (random weights) into a folder")
+    tiny = sub.add_parser("build-tiny", help="build a deterministic tiny LLaVA model (random weights) into a folder")
     tiny.add_argument("--out", required=True, type=Path, help="folder to write (created; files are overwritten)")
-    tiny.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
+    tiny.add_argument("--seed", type=int, default=0, help="weight initialisation seed (default: %(default)s)")
     tiny.add_argument("--corpus-file", type=Path, default=None,
                       help="train the tokenizer on this UTF-8 text file, one text per line (default: the demo "
                            "benchmark's text)")
 
     ckpt = sub.add_parser(
-        "build-checkpoints", formatter_class=_FORMATTER,
+        "build-checkpoints",
         help="build the demo checkpoints (tiny vanilla, GA, GradDiff and NPO+RT at forget 10 %%) in one go",
         description="Build the tiny demo model (demo/tiny.py, random weights), fine-tune it on the demo benchmark "
         "with the demo recipe, then unlearn forget_10 with GA, GradDiff and NPO+RT; writes demo-vanilla, demo-ga, "
         "demo-graddiff and demo-npo (merged safetensors, with model cards). Deterministic: the same seed and "
         "thread count give the same weights.",
     )
-    ckpt.add_argument("--out", type=Path, default=MODELS_DIR, help="parent folder of the checkpoints")
-    ckpt.add_argument("--seed", type=int, default=0, help="seed of the base model and every training run")
+    ckpt.add_argument("--out", type=Path, default=MODELS_DIR,
+                      help=f"parent folder of the checkpoints (default: {_in_project(MODELS_DIR)})")
+    ckpt.add_argument("--seed", type=int, default=0,
+                      help="seed of the base model and every training run (default: %(default)s)")
     ckpt.add_argument("--threads", type=int, default=1,
-                      help="CPU threads (fixed, for reproducible weights; 1 is fastest for this tiny model)")
+                      help="CPU threads, fixed for reproducible weights; 1 is fastest for this tiny model "
+                           "(default: %(default)s)")
     ckpt.add_argument("--methods", default=",".join(DEMO_METHODS),
-                      help=f"comma-separated unlearning methods to build, from {', '.join(METHODS)}")
+                      help=f"comma-separated unlearning methods to build, from {','.join(METHODS)} "
+                           "(default: %(default)s)")
     ckpt.add_argument("--evaluate", action="store_true",
                       help="evaluate each checkpoint (official protocol, all four sets) and record the figures in "
                            "its model card")
     ckpt.add_argument("--no-progress", action="store_true", help="no progress bars")
 
-    results = sub.add_parser("results", formatter_class=_FORMATTER,
+    results = sub.add_parser("results",
                              help="evaluate the demo checkpoints with probes.evaluate and write their result files")
-    results.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder of the result files")
+    results.add_argument("--out", type=Path, default=RESULTS_DIR,
+                         help=f"folder of the result files (default: {_in_project(RESULTS_DIR)})")
     results.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 

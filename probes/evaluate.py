@@ -46,35 +46,42 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``python -m probes.evaluate`` argument parser."""
     p = argparse.ArgumentParser(
         prog="python -m probes.evaluate",
-        description="Run MLLMU-Bench on a model and write samples, upstream-format results and a submission file.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Run MLLMU-Bench on a model and write samples, upstream-format results and a submission file. "
+        "An interrupted run resumes where it stopped when rerun with the same arguments.",
+        epilog="Data-parallel: accelerate launch --num_processes N -m probes.evaluate ...",
     )
     p.add_argument("--model", required=True,
-                   help="registry name (see `python -m backend models`), local checkpoint folder, or Hub model id")
-    p.add_argument("--revision", default=None, help="Hub revision of --model (branch, tag or commit)")
+                   help="registry name (listed by: python -m backend models), local checkpoint folder, "
+                        "or Hub model id")
+    p.add_argument("--revision", default=None,
+                   help="Hub revision of --model: branch, tag or commit (default: the registry entry's, "
+                        "else the Hub's default branch)")
     p.add_argument("--models", type=Path, default=None, help="model registry file (default: models.yaml)")
-    p.add_argument("--data", default=DEMO, help="'demo', a local folder in the Hub layout, or a Hub dataset id")
-    p.add_argument("--data-revision", default=None, help="Hub revision of --data")
+    p.add_argument("--data", default=DEMO,
+                   help="'demo', a local folder in the Hub layout, or a Hub dataset id (default: %(default)s)")
+    p.add_argument("--data-revision", default=None, help="Hub revision of --data (default: main)")
     p.add_argument("--forget-ratio", type=int, choices=FORGET_RATIOS, required=True,
-                   help="forget split in percent: 5, 10 or 15")
-    p.add_argument("--protocol", choices=[p.value for p in Protocol], default="official",
+                   help="forget split in percent")
+    p.add_argument("--protocol", choices=[p.value for p in Protocol], default=Protocol.OFFICIAL.value,
                    help="official: upstream eval.py exactly (seeded); strict: disjoint demos, letter log-probs, "
-                        "chat template")
+                        "chat template (default: %(default)s)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--sets", type=_sets, default=tuple(EvalSet),
-                   help="comma-separated evaluation sets: forget,test,retain,celebrity")
+                   help=f"comma-separated evaluation sets, from {','.join(s.value for s in EvalSet)} "
+                        "(default: all of them)")
     p.add_argument("--limit", type=int, default=None,
-                   help="evaluate only the first N profiles of each set (smoke runs)")
-    p.add_argument("--batch-size", type=int, default=8, help="questions per forward pass")
-    p.add_argument("--seed", type=int, default=0, help="seed of every random choice (few-shot demos, test images)")
+                   help="evaluate only the first N profiles of each set, for smoke runs (default: every profile)")
+    p.add_argument("--batch-size", type=int, default=8, help="questions per forward pass (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of every random choice: few-shot demos, test images (default: %(default)s)")
     p.add_argument("--name", default=None,
                    help="run name, the prefix of every output file (default: MODEL_PROTOCOL_forgetRATIO)")
     p.add_argument("--quantize", choices=("auto", "4bit", "none"), default="auto",
                    help="auto: 4-bit nf4 on CUDA, full precision on CPU; 4bit: always (CPU needs widths that are "
-                        "multiples of 64); none: never")
+                        "multiples of 64); none: never (default: %(default)s)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    meta = p.add_argument_group("submission metadata (defaults come from the registry entry when there is one)")
-    meta.add_argument("--model-name", default=None, help="display name on the leaderboard")
+    meta = p.add_argument_group("submission metadata (by default from the registry entry of --model)")
+    meta.add_argument("--model-name", default=None, help="display name on the leaderboard (default: the --model given)")
     meta.add_argument("--base-model", default=None, help="the base model, e.g. llava-hf/llava-1.5-7b-hf")
     meta.add_argument("--method", default=None, help="unlearning method: vanilla, GA, GradDiff, KL, NPO, ...")
     meta.add_argument("--unlearning-modality", choices=("multimodal", "text", "none"), default=None,

@@ -30,43 +30,50 @@ from unlearning.training import METHODS, TrainSettings, UnlearnSettings
 
 log = logging.getLogger("unlearning")
 
-_FORMATTER = argparse.ArgumentDefaultsHelpFormatter
-
 
 def _common(p: argparse.ArgumentParser, *, lr: float, epochs: int) -> None:
     p.add_argument("--model", required=True, type=Path, help="local checkpoint folder to start from (never downloaded)")
-    p.add_argument("--data", default="demo", help="'demo', or a local folder in the Hub dataset layout")
+    p.add_argument("--data", default="demo",
+                   help="'demo', or a local folder in the Hub dataset layout (default: %(default)s)")
     p.add_argument("--out", required=True, type=Path, help="output checkpoint folder (created; files overwritten)")
     p.add_argument("--recipe", choices=RECIPES, default="ft",
                    help="ft: the benchmark's ft_Data pairs; demo: demo-only recipe (official-format questions of "
-                        "the full set plus ft_Data; see docs/unlearning.md)")
+                        "the full set plus ft_Data; see docs/unlearning.md) (default: %(default)s)")
     o = p.add_argument_group("optimisation")
-    o.add_argument("--lr", type=float, default=lr, help="AdamW learning rate")
-    o.add_argument("--epochs", type=int, default=epochs, help="passes over the (forget) examples")
-    o.add_argument("--batch-size", type=int, default=4, help="examples per step (forget and retain batches each)")
-    o.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (overrides --epochs)")
-    o.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay")
-    o.add_argument("--warmup-steps", type=int, default=0, help="linear learning-rate warmup steps")
+    o.add_argument("--lr", type=float, default=lr, help="AdamW learning rate (default: %(default)s)")
+    o.add_argument("--epochs", type=int, default=epochs,
+                   help="passes over the (forget) examples (default: %(default)s)")
+    o.add_argument("--batch-size", type=int, default=4,
+                   help="examples per step, forget and retain batches each (default: %(default)s)")
+    o.add_argument("--max-steps", type=int, default=None,
+                   help="stop after this many steps, overriding --epochs (default: no limit)")
+    o.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay (default: %(default)s)")
+    o.add_argument("--warmup-steps", type=int, default=0,
+                   help="linear learning-rate warmup steps (default: %(default)s)")
     o.add_argument("--schedule", choices=("constant", "linear"), default="constant",
-                   help="learning rate after warmup: constant, or linear decay to 0")
-    o.add_argument("--grad-clip", type=float, default=1.0, help="gradient-norm clip (0: none)")
-    o.add_argument("--seed", type=int, default=0, help="seed of shuffling, prompt draws, dropout and LoRA init")
+                   help="learning rate after warmup: constant, or linear decay to 0 (default: %(default)s)")
+    o.add_argument("--grad-clip", type=float, default=1.0, help="gradient-norm clip, 0 for none (default: %(default)s)")
+    o.add_argument("--seed", type=int, default=0,
+                   help="seed of shuffling, prompt draws, dropout and LoRA init (default: %(default)s)")
     o.add_argument("--threads", type=int, default=None,
-                   help="CPU threads (fix it for bit-identical reruns across machines; default: torch's choice)")
+                   help="CPU threads, fixed for bit-identical reruns across machines (default: torch's choice)")
     lo = p.add_argument_group("LoRA (on the language model's linear layers only)")
     lo.add_argument("--full", action="store_true",
                     help="train every weight instead of LoRA (demo recipe: a random tiny model needs it)")
-    lo.add_argument("--lora-r", type=int, default=16, help="LoRA rank")
-    lo.add_argument("--lora-alpha", type=int, default=16, help="LoRA alpha (updates scaled by alpha / r)")
-    lo.add_argument("--lora-dropout", type=float, default=0.05, help="LoRA dropout")
+    lo.add_argument("--lora-r", type=int, default=16, help="LoRA rank (default: %(default)s)")
+    lo.add_argument("--lora-alpha", type=int, default=16,
+                    help="LoRA alpha, updates scaled by alpha / r (default: %(default)s)")
+    lo.add_argument("--lora-dropout", type=float, default=0.05, help="LoRA dropout (default: %(default)s)")
     s = p.add_argument_group("output and hardware")
     s.add_argument("--save", choices=SAVE_MODES, default="merged",
-                   help="merged: full safetensors weights; adapter: the LoRA adapter only (not with --full)")
+                   help="merged: full safetensors weights; adapter: the LoRA adapter only, not with --full "
+                        "(default: %(default)s)")
     s.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     s.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
                    help="training dtype (default: float32 on CPU, bfloat16 on CUDA)")
     s.add_argument("--mc-prefix-rate", type=float, default=0.75,
-                   help="demo recipe: share of multiple-choice examples behind an official few-shot prefix")
+                   help="demo recipe: share of multiple-choice examples behind an official few-shot prefix "
+                        "(default: %(default)s)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -76,12 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m unlearning",
         description="Fine-tune vision-language models on MLLMU-Bench and run the unlearning baselines "
         "(GA, GradDiff, KL minimisation, NPO) in multimodal and text-only variants.",
-        epilog="The demo checkpoints are built by `python -m demo build-checkpoints`.",
+        epilog="The demo checkpoints are built by: python -m demo build-checkpoints",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
     ft = sub.add_parser(
-        "finetune", formatter_class=_FORMATTER,
+        "finetune",
         help="the vanilla fine-tune on ft_Data (LoRA on the language model, merged after training)",
         description="Fine-tune a model on every profile's ft_Data pairs (each with its portrait), as the "
         "benchmark's vanilla models are: LoRA r=16, alpha=16, dropout 0.05 on the language model's linear layers, "
@@ -90,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(ft, lr=2e-5, epochs=5)
 
     run = sub.add_parser(
-        "run", formatter_class=_FORMATTER,
+        "run",
         help="unlearn a forget split from a vanilla model with GA, GradDiff, KL or NPO",
         description="Unlearn the forget split's profiles from a vanilla model. Defaults are the benchmark's "
         "baselines: 1 epoch, lr 2e-5, batch 4, a fresh LoRA on the vanilla model. ga: negative cross-entropy on "
@@ -102,14 +109,16 @@ def build_parser() -> argparse.ArgumentParser:
     u = run.add_argument_group("unlearning")
     u.add_argument("--method", choices=METHODS, required=True, help="the unlearning method")
     u.add_argument("--variant", choices=VARIANTS, default="multimodal",
-                   help="multimodal: forget/retain examples with the portrait; text: name-based, no image")
+                   help="multimodal: forget/retain examples with the portrait; text: name-based, no image "
+                        "(default: %(default)s)")
     u.add_argument("--forget-ratio", type=int, choices=FORGET_RATIOS, required=True,
                    help="forget split in percent (retain is the complement)")
-    u.add_argument("--beta", type=float, default=0.4, help="NPO inverse temperature")
+    u.add_argument("--beta", type=float, default=0.4, help="NPO inverse temperature (default: %(default)s)")
     u.add_argument("--retain-weight", type=float, default=None,
-                   help="weight of the retain cross-entropy (default: 1 for graddiff and kl, 0 for ga and npo; "
-                        "> 0 with ga or npo adds a retain term, e.g. NPO+RT)")
-    u.add_argument("--kl-weight", type=float, default=1.0, help="weight of the KL term on retain (kl only)")
+                   help="weight of the retain cross-entropy; > 0 with ga or npo adds a retain term, e.g. NPO+RT "
+                        "(default: 1 for graddiff and kl, 0 for ga and npo)")
+    u.add_argument("--kl-weight", type=float, default=1.0,
+                   help="weight of the KL term on retain, kl only (default: %(default)s)")
 
     return parser
 
