@@ -8,8 +8,12 @@ registry read and the benchmark loaded when the app is built, and models load on
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
-from collections.abc import Sequence
+import socket
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +23,13 @@ if TYPE_CHECKING:
     import gradio as gr
 
     from leaderboard.service import Leaderboard
+    from leaderboard.submissions import TokenThrottle
     from probes.service import ProbeService
+
+LOG = logging.getLogger("mllmu_arena")
+
+SUBMIT_CONCURRENCY = 2
+"""Submissions and moderation actions processed at once: their own group, so probes never hold them up."""
 
 TITLE = "MLLMU-Bench Arena"
 
@@ -60,46 +70,93 @@ def make_services(settings: AppSettings) -> Services:
     return Services(board, probe)
 
 
-def _api(blocks: gr.Blocks, services: Services, settings: AppSettings) -> None:
-    """The named API endpoints: ``leaderboard``, ``submit``, ``moderate`` and ``probe``."""
+def api_endpoint(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """``fn`` answering ``{"ok": false, "error": ...}`` in plain text for any failure, instead of a bare error.
+
+    Refusals a caller can fix (bad values) say what to change; anything unexpected is logged with its
+    traceback on the server and answered with its type, never with server paths or a traceback.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return fn(*args, **kwargs)
+        except (ValueError, KeyError, TypeError) as exc:
+            return {"ok": False, "error": str(exc).strip("'\"") or type(exc).__name__}
+        except Exception as exc:  # noqa: BLE001 - the API's contract is a structured answer for every failure
+            LOG.exception("API call %s failed", fn.__name__)
+            return {"ok": False, "error": f"internal error ({type(exc).__name__}); the server log has details"}
+
+    return wrapper
+
+
+def _client(request: Any) -> str:
+    return getattr(getattr(request, "client", None), "host", None) or "unknown"
+
+
+def _api(services: Services, settings: AppSettings, throttle: TokenThrottle) -> None:
+    """The named API endpoints: ``leaderboard``, ``changelog``, ``submit``, ``moderate`` and ``probe``."""
     import gradio as gr
 
-    from benchmark.vocabulary import Protocol
     from leaderboard import submissions
-    from leaderboard.tab import ALL, TableQuery, table_json
+    from leaderboard.views import parse_api_query, table_json
     from probes.tab import probe_api
 
     board = services.board
 
+    @api_endpoint
     def leaderboard(
-        protocol: str = "official", search: str = "", base_model: str = ALL, forget_ratio: str = ALL,
-        method: str = ALL, sort_by: str = "rank", show_references: bool = True,
+        protocol: str = "official", kinds: str = "reference,submission", search: str = "", base_model: str = "All",
+        forget_ratio: str = "All", method: str = "All", unlearning_modality: str = "All", sort_by: str = "rank",
+        limit: int = 100, offset: int = 0,
     ) -> dict[str, Any]:
-        """The ranked table as JSON: ``columns`` (id, label, unit, direction) and ``rows`` (raw values)."""
-        query = TableQuery(protocol=Protocol(protocol), search=search, base_model=base_model,
-                           forget_ratio=str(forget_ratio), method=method, sort_by=sort_by,
-                           show_references=show_references)
-        return table_json(board, query)
+        """The ranked table as JSON, one page of it, every value on 0-100.
 
+        ``total`` is the number of matching rows; ``rows`` holds at most ``limit`` (up to 1000) from
+        ``offset``. ``kinds`` is a comma list of reference, demo, submission (default: the real rows).
+        """
+        query, row_kinds = parse_api_query(protocol=protocol, kinds=kinds, search=search, base_model=base_model,
+                                           forget_ratio=forget_ratio, method=method,
+                                           unlearning_modality=unlearning_modality, sort_by=sort_by)
+        return {"ok": True, **table_json(board, query, kinds=row_kinds, limit=limit, offset=offset)}
+
+    @api_endpoint
+    def changelog(limit: int = 200) -> dict[str, Any]:
+        """Approvals, rejections and withdrawals, newest first."""
+        events = board.changelog(limit=max(1, min(int(limit), 1000)))
+        return {"ok": True, "events": [
+            {"at": e.at.isoformat(), "action": e.action, "id": e.submission_id, "model_name": e.model_name,
+             "kind": e.kind.value, "reason": e.reason} for e in events]}
+
+    @api_endpoint
     def submit(results: str, metadata: dict[str, Any], samples: str = "", filename: str = "results.json",
                accuracy_unit: str = "percent") -> dict[str, Any]:
         """Validate and store a result file given as JSON text (pending); returns the id or every problem."""
-        outcome = submissions.submit(board, results.encode(), metadata=metadata, samples=samples.encode() or None,
-                                     filename=filename, accuracy_unit=accuracy_unit)
+        outcome = submissions.submit(board, results.encode(), metadata=metadata or {},
+                                     samples=samples.encode() or None, filename=filename,
+                                     accuracy_unit=accuracy_unit)
         return {"ok": outcome.ok, "id": outcome.submission_id, "message": outcome.message,
                 "problems": [{"field": p.field, "message": p.message} for p in outcome.problems]}
 
-    def moderate_api(token: str, submission_id: int, action: str, reason: str = "") -> dict[str, Any]:
-        """Approve or reject a submission; needs the admin token."""
-        if not submissions.authorized(settings.admin_secret, token):
-            return {"ok": False, "message": "wrong admin token"}
+    def moderate(token: str, submission_id: str, action: str, reason: str = "",
+                 request: gr.Request = None) -> dict[str, Any]:  # type: ignore[assignment]
+        """Approve, reject or withdraw a submission; needs the admin token (wrong tokens are throttled)."""
+        problem = submissions.check_admin(throttle, _client(request), settings.admin_secret, token)
+        if problem:
+            return {"ok": False, "message": problem}
         outcome = submissions.moderate(board, submission_id, action, reason)
         return {"ok": outcome.ok, "message": outcome.message}
 
+    # Gradio finds the request parameter by its type; this module imports gradio lazily, so the string
+    # annotation could not be resolved by name: give it the class.
+    moderate.__annotations__["request"] = gr.Request
+
     gr.api(leaderboard, api_name="leaderboard")
-    gr.api(submit, api_name="submit")
-    gr.api(moderate_api, api_name="moderate")
-    gr.api(probe_api(services.probe), api_name="probe", concurrency_limit=settings.probe_concurrency,
+    gr.api(changelog, api_name="changelog")
+    gr.api(submit, api_name="submit", concurrency_id="submit", concurrency_limit=SUBMIT_CONCURRENCY)
+    gr.api(api_endpoint(moderate), api_name="moderate", concurrency_id="submit",
+           concurrency_limit=SUBMIT_CONCURRENCY)
+    gr.api(api_endpoint(probe_api(services.probe)), api_name="probe", concurrency_limit=settings.probe_concurrency,
            concurrency_id="probe")
 
 
@@ -113,12 +170,14 @@ def build_app(settings: AppSettings, services: Services | None = None) -> gr.Blo
     import gradio as gr
 
     from about import about_markdown
+    from leaderboard.submissions import TokenThrottle
     from leaderboard.submit_tab import build_submit_tab
     from leaderboard.tab import build_leaderboard_tab
     from probes.tab import build_probe_tab
 
     services = services or make_services(settings)
     on_space = bool(os.environ.get("SPACE_ID"))
+    throttle = TokenThrottle()
     bases = sorted(set(services.board.table().frame["base_model"]) | {"llava-hf/llava-1.5-7b-hf",
                                                                        "HuggingFaceM4/idefics2-8b"})
     with gr.Blocks(title=TITLE) as blocks:
@@ -129,12 +188,13 @@ def build_app(settings: AppSettings, services: Services | None = None) -> gr.Blo
                 build_leaderboard_tab(services.board, blocks)
             with gr.Tab("Submit", id="submit"):
                 build_submit_tab(services.board, admin_token=settings.admin_secret, admin_users=settings.admin_users,
-                                 oauth=on_space and bool(settings.admin_users), known_bases=bases)
+                                 oauth=on_space and bool(settings.admin_users), known_bases=bases, throttle=throttle,
+                                 submit_concurrency=SUBMIT_CONCURRENCY)
             with gr.Tab("Probe", id="probe"):
                 build_probe_tab(services.probe, blocks, concurrency_limit=settings.probe_concurrency)
             with gr.Tab("About", id="about"):
                 gr.Markdown(about_markdown(), elem_id="about-text")
-        _api(blocks, services, settings)
+        _api(services, settings, throttle)
     blocks.queue(max_size=settings.queue_size, default_concurrency_limit=4)
     return blocks
 
@@ -143,18 +203,42 @@ def launch_kwargs(settings: AppSettings) -> dict[str, Any]:
     """Arguments of ``Blocks.launch`` for ``settings`` (theme and css go here in Gradio 6)."""
     import gradio as gr
 
-    from probes.tab import CSS
+    from benchmark.submission import MAX_SUBMISSION_BYTES
+    from leaderboard.ingest import MAX_SAMPLES_BYTES
+    from leaderboard.tab import CSS as LEADERBOARD_CSS
+    from probes.tab import CSS as PROBE_CSS
 
     # System fonts: the default theme fetches Google Fonts, which an offline machine cannot reach.
     theme = gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"],
                            font_mono=["ui-monospace", "SFMono-Regular", "monospace"])
+    # Uploads larger than the biggest file the board accepts are refused by Gradio before they are stored.
+    max_upload = max(MAX_SUBMISSION_BYTES, MAX_SAMPLES_BYTES)
     return {"server_name": settings.host, "server_port": settings.port or None, "theme": theme,
-            "css": CSS, "footer_links": ["api", "settings"]}
+            "css": LEADERBOARD_CSS + PROBE_CSS, "footer_links": ["api", "settings"], "max_file_size": max_upload}
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why the app cannot listen on ``host:port`` (one line naming the flag to change), or None."""
+    if port == 0:
+        return None
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno in (98, 48, 10048):  # EADDRINUSE on Linux, macOS, Windows
+                return (f"port {port} on {host} is already in use; start the app with --port N "
+                        "(or --port 0 for any free port)")
+            return f"cannot listen on {host}:{port} ({exc.strerror}); change --host or --port"
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Parse flags, build the app and serve it until interrupted."""
     settings = load_settings(argv)
+    problem = port_problem(settings.host, settings.port)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        raise SystemExit(1)
     build_app(settings).launch(**launch_kwargs(settings))
 
 

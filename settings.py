@@ -52,7 +52,10 @@ class AppSettings(BaseSettings):
         "Default: none.",
     )
     probe_concurrency: int = Field(default=1, ge=1, description="Probes (and API probe calls) running at once.")
-    queue_size: int = Field(default=16, ge=1, description="Requests allowed to wait in the queue.")
+    queue_size: int = Field(
+        default=128, ge=1,
+        description="Requests allowed to wait in the queue; beyond it a caller is told 'Queue is full, try again'.",
+    )
     answer_time_limit: float = Field(default=60.0, gt=0, description="Wall-clock limit of one answer, seconds.")
     max_new_tokens: int = Field(default=50, ge=1, le=512, description="Most tokens per answer (upstream uses 50).")
     quantize: Quantize = Field(default="auto", description="auto (4-bit nf4 on CUDA, full on CPU), 4bit or none.")

@@ -12,15 +12,20 @@ class LeaderboardError(Exception):
 
 
 class DuplicateSubmission(LeaderboardError):
-    """The same result content was already submitted (compared by content hash)."""
+    """The same results are already stored: equal cells (within float noise), or the same file."""
 
-    def __init__(self, existing_id: int, existing_status: str, content_hash: str) -> None:
+    def __init__(self, existing_id: int, existing_status: str, content_hash: str, *, model_name: str = "",
+                 kind: str = "submission") -> None:
         self.existing_id = existing_id
         self.existing_status = existing_status
         self.content_hash = content_hash
+        self.model_name = model_name
+        named = f" {model_name!r}" if model_name else ""
+        what = {"reference": "a community-reported reference row", "demo": "a demo row"}.get(kind, "a submission")
         super().__init__(
-            f"duplicate: the same results were already submitted as #{existing_id} ({existing_status}); "
-            f"content hash {content_hash[:16]}"
+            f"duplicate: these results equal those of #{existing_id}{named} ({what}, {existing_status}); "
+            "every cell has the same value. If they are really a different model, check that the right file "
+            "was uploaded"
         )
 
 
@@ -42,4 +47,15 @@ class SubmissionNotFound(LeaderboardError):
 
     def __init__(self, submission_id: int) -> None:
         self.submission_id = submission_id
-        super().__init__(f"no submission with id {submission_id}")
+        super().__init__(f"no submission with id {submission_id}; the ids are listed in the moderation panel "
+                         "and by: python -m leaderboard list")
+
+
+class AlreadyInStatus(LeaderboardError):
+    """A moderation action that would change nothing (approving an approved row)."""
+
+    def __init__(self, submission_id: int, status: str, model_name: str = "") -> None:
+        self.submission_id = submission_id
+        self.status = status
+        named = f" {model_name}" if model_name else ""
+        super().__init__(f"#{submission_id}{named} is already {status}; nothing changed")

@@ -349,6 +349,9 @@ def parse_upload(
         if hint:
             message += f"; did you mean {hint!r}?"
         raise ValidationFailed([FieldIssue("file", message)])
+    mixed = mixed_scales(cells)
+    if mixed is not None:
+        issues.append(mixed)
     if issues or meta is None:
         raise ValidationFailed(issues)
     warnings: list[str] = []
@@ -366,6 +369,25 @@ def parse_upload(
         filename=filename,
         samples_raw=samples,
         warnings=tuple(warnings),
+    )
+
+
+def mixed_scales(cells: list[Cell]) -> FieldIssue | None:
+    """A problem when the accuracies mix the 0-1 and 0-100 scales (some above 1, others strictly between 0 and 1).
+
+    On the percent scale an accuracy between 0 and 1 would mean fewer than 1 question in 100 answered right on
+    a set that answers others at over 1 %: far likelier a fraction written among percentages.
+    """
+    accuracies = [c for c in cells if c.unit is Unit.PERCENT]
+    high = [c for c in accuracies if c.value > 1]
+    low = [c for c in accuracies if 0 < c.value < 1]
+    if not high or not low:
+        return None
+    return FieldIssue(
+        f"cells.{low[0].key.id}",
+        f"accuracies mix two scales: {low[0].value:g} here but {high[0].value:g} in {high[0].key.id}. Write every "
+        "accuracy on one scale (upstream eval.py writes percentages, 0-100; for a file of fractions choose "
+        "'fraction' as the accuracy scale)",
     )
 
 

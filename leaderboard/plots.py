@@ -2,8 +2,9 @@
 
 All figures take a :class:`~leaderboard.table.LeaderboardTable` (so they show
 exactly what the table shows, one protocol) and return a ``plotly`` figure.
-Submitted text in hover labels is HTML-escaped. Missing cells are left out of a
-figure, never drawn as zero; each figure says how many rows it could not place.
+Every value is on the table's 0-100 scale (ROUGE and BLEU x100). Submitted text in hover labels is
+HTML-escaped. Missing cells are left out of a figure, never drawn as zero; each figure says how many
+rows it could not place.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _label(key: CellKey) -> str:
-    unit = "%" if key.unit is Unit.PERCENT else "0-1"
+    unit = "%" if key.unit is Unit.PERCENT else "×100"
     return f"{SET_LABELS[key.set]} {TASK_LABELS[key.task]} {MODALITY_LABELS[key.modality]} {key.metric} ({unit})"
 
 
@@ -91,10 +92,14 @@ def tradeoff_scatter(
     x = placed[x_col].to_numpy(dtype=float)
     y = placed[y_col].to_numpy(dtype=float)
     vanilla = is_vanilla(placed["method"], placed["unlearning_modality"]).to_numpy()
-    reference = (placed["kind"] == "reference").to_numpy()
+    kind = placed["kind"].to_numpy()
     fig = go.Figure()
-    kinds = (("Submission", ~vanilla & ~reference, "circle"), ("Reference", ~vanilla & reference, "diamond"))
-    for label, mask, symbol in kinds:
+    kinds = (("Submission", "submission", "circle"), ("Reference", "reference", "diamond"),
+             ("Demo (toy)", "demo", "square"))
+    for label, value, symbol in kinds:
+        mask = ~vanilla & (kind == value)
+        if not mask.any():
+            continue
         part = placed[mask]
         fig.add_trace(
             _scatter(len(part))(
@@ -160,11 +165,11 @@ def set_bars(
                 x=sets,
                 y=shown,
                 name=f"#{sub_id} {escape_html(row['model_name'])}",
-                hovertext=["not reported" if v is None else f"{v:.4g}" for v in shown],
+                hovertext=["not reported" if v is None else f"{v:.1f}" for v in shown],
                 hoverinfo="text+name",
             )
         )
-    unit = "%" if keys[0].unit is Unit.PERCENT else "0-1"
+    unit = "%" if keys[0].unit is Unit.PERCENT else "×100"
     fig.update_layout(
         barmode="group",
         title=f"{TASK_LABELS[task]} {MODALITY_LABELS[modality]} {name} across the four sets",
@@ -199,9 +204,8 @@ def modality_comparison(
                 customdata=part["id"].to_numpy(),
             )
         )
-    high = 100.0 if xk.unit is Unit.PERCENT else 1.0
     fig.add_trace(
-        go.Scatter(x=[0, high], y=[0, high], mode="lines", name="y = x", line={"dash": "dot"}, hoverinfo="skip")
+        go.Scatter(x=[0, 100], y=[0, 100], mode="lines", name="y = x", line={"dash": "dot"}, hoverinfo="skip")
     )
     unplaced = len(frame) - len(placed)
     title = f"{SET_LABELS[eval_set]} {TASK_LABELS[task]}: image+text vs text only"

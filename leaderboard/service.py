@@ -16,33 +16,52 @@ moderation into typed outcomes for the app). No UI code lives here::
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from benchmark.metrics import Unit
 from benchmark.submission import MAX_SUBMISSION_BYTES
 from benchmark.vocabulary import Protocol
-from leaderboard.errors import DuplicateSubmission
+from leaderboard.errors import AlreadyInStatus, DuplicateSubmission
 from leaderboard.ingest import MAX_SAMPLES_BYTES, MetadataOverrides, ParsedUpload, parse_upload
 from leaderboard.references import REFERENCES, reference_upload
-from leaderboard.store import DEFAULT_DB_PATH, RateLimit, RawFiles, Status, Store, StoredSubmission
+from leaderboard.store import DEFAULT_DB_PATH, Event, RateLimit, RawFiles, RowKind, Status, Store, StoredSubmission
 from leaderboard.table import LeaderboardTable, MetricSelection, build_table, columns_for
+
+REAL_KINDS = (RowKind.REFERENCE, RowKind.SUBMISSION)
+"""The rows of the default board: real models (the demo rows have their own board)."""
+
+PUBLIC_ACTIONS = ("approved", "rejected", "withdrawn")
+"""The events the changelog shows (pending submissions are seen by moderators only)."""
+
+TABLE_CACHE_SIZE = 8
+"""Tables kept per store version (protocol x kinds x metrics combinations)."""
 
 DEMO_RESULTS = Path(__file__).resolve().parents[1] / "demo" / "results"
 """Where the demo checkpoints' evaluation outputs lie (data only; ``python -m demo results`` writes them)."""
 
 
 class LeaderboardSettings(BaseSettings):
-    """Leaderboard settings; each can also come from an ``MLLMU_LEADERBOARD_<NAME>`` environment variable."""
+    """Leaderboard settings; each can also come from an ``MLLMU_LEADERBOARD_<NAME>`` environment variable.
 
-    model_config = SettingsConfigDict(env_prefix="MLLMU_LEADERBOARD_", extra="forbid")
+    The store's path is the exception: it is ``MLLMU_DB``, the same variable the app reads, so that the app and
+    ``python -m leaderboard`` open the same store.
+    """
 
-    db_path: Path = Field(default=DEFAULT_DB_PATH, description="SQLite file of the store (created if absent).")
+    model_config = SettingsConfigDict(env_prefix="MLLMU_LEADERBOARD_", extra="forbid", populate_by_name=True)
+
+    db_path: Path = Field(
+        default=DEFAULT_DB_PATH,
+        validation_alias=AliasChoices("MLLMU_DB"),
+        description="SQLite file of the store (created if absent); environment variable MLLMU_DB.",
+    )
     max_file_bytes: int = Field(default=MAX_SUBMISSION_BYTES, gt=0, description="Size limit of a results file.")
     max_samples_bytes: int = Field(default=MAX_SAMPLES_BYTES, gt=0, description="Size limit of a samples file.")
     rate_limit_count: int = Field(
@@ -76,6 +95,8 @@ class Leaderboard:
         self.store = store
         self.settings = settings or LeaderboardSettings()
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._tables: OrderedDict[tuple[Any, ...], LeaderboardTable] = OrderedDict()
+        self._tables_lock = threading.Lock()
         fresh = store.fresh
         if fresh and self.settings.seed_references:
             self.seed_references()
@@ -152,12 +173,26 @@ class Leaderboard:
         return RateLimit(self.settings.rate_limit_count, self.settings.rate_limit_window_hours)
 
     def approve(self, submission_id: int, *, reason: str | None = None) -> StoredSubmission:
-        """Mark a submission approved (it enters the table)."""
-        return self.store.set_status(submission_id, Status.APPROVED, now=self._clock(), reason=reason)
+        """Mark a submission approved (it enters the table). Raises ``AlreadyInStatus`` when it already is."""
+        return self._change(submission_id, Status.APPROVED, reason)
 
     def reject(self, submission_id: int, *, reason: str | None = None) -> StoredSubmission:
         """Mark a submission rejected (kept, with its reason, but never ranked)."""
-        return self.store.set_status(submission_id, Status.REJECTED, now=self._clock(), reason=reason)
+        return self._change(submission_id, Status.REJECTED, reason)
+
+    def withdraw(self, submission_id: int, *, reason: str | None = None) -> StoredSubmission:
+        """Take a submission off the board (kept, with its reason, shown in the changelog)."""
+        return self._change(submission_id, Status.WITHDRAWN, reason)
+
+    def _change(self, submission_id: int, status: Status, reason: str | None) -> StoredSubmission:
+        current = self.store.get(submission_id)
+        if current.status is status:
+            raise AlreadyInStatus(current.id, status.value, current.submission.metadata.model_name)
+        return self.store.set_status(submission_id, status, now=self._clock(), reason=reason)
+
+    def changelog(self, *, limit: int = 200) -> list[Event]:
+        """Approvals, rejections and withdrawals, newest first."""
+        return self.store.events(actions=PUBLIC_ACTIONS, limit=limit)
 
     def get(self, submission_id: int) -> StoredSubmission:
         """One stored submission (raises ``SubmissionNotFound``)."""
@@ -186,8 +221,8 @@ class Leaderboard:
         """Store the demo checkpoints' results (``NAME.submission.json`` + ``NAME.samples.jsonl``), approved.
 
         They are what ``python -m probes.evaluate`` wrote for ``demo-vanilla``, ``demo-ga``,
-        ``demo-graddiff`` and ``demo-npo``; their model names start with ``demo``, which the table marks.
-        Existing ones are skipped.
+        ``demo-graddiff`` and ``demo-npo``: toy models, stored as kind ``demo`` so that they are never
+        ranked among real rows. Existing ones are skipped.
         """
         ids = []
         for path in sorted(folder.glob("*.submission.json")):
@@ -197,7 +232,7 @@ class Leaderboard:
                                   samples=samples.read_bytes() if samples.exists() else None,
                                   max_bytes=1 << 30, max_samples_bytes=1 << 30)
             try:
-                stored = self.store.add(upload, status=Status.APPROVED, now=self._clock())
+                stored = self.store.add(upload, status=Status.APPROVED, now=self._clock(), kind=RowKind.DEMO)
             except DuplicateSubmission:
                 continue
             ids.append(stored.id)
@@ -205,14 +240,35 @@ class Leaderboard:
 
     # -- the table --
 
+    @property
+    def version(self) -> int:
+        """The store's version: changes on every write."""
+        return self.store.version
+
     def table(
         self,
         protocol: Protocol = Protocol.OFFICIAL,
         *,
-        metrics: MetricSelection = "primary",
+        metrics: MetricSelection = "all",
         statuses: tuple[Status, ...] = (Status.APPROVED,),
+        kinds: tuple[RowKind, ...] = REAL_KINDS,
     ) -> LeaderboardTable:
-        """The ranked table of one protocol (approved rows, reference rows included)."""
-        keys = [c.id for c in columns_for(metrics)]
-        frames = self.store.frames(statuses=statuses, protocol=protocol.value, keys=keys)
-        return build_table(frames, protocol=protocol, metrics=metrics)
+        """The ranked table of one protocol: approved rows of these kinds (real rows by default).
+
+        Built once per store version and kept (:data:`TABLE_CACHE_SIZE` tables); callers filter the
+        returned table in memory and must not modify its frame.
+        """
+        key = (self.version, protocol, metrics, tuple(sorted(statuses)), tuple(sorted(kinds)))
+        with self._tables_lock:
+            cached = self._tables.get(key)
+            if cached is not None:
+                self._tables.move_to_end(key)
+                return cached
+        cell_keys = [c.id for c in columns_for(metrics)]
+        frames = self.store.frames(statuses=statuses, protocol=protocol.value, keys=cell_keys, kinds=kinds)
+        table = build_table(frames, protocol=protocol, metrics=metrics)
+        with self._tables_lock:
+            self._tables[key] = table
+            while len(self._tables) > TABLE_CACHE_SIZE:
+                self._tables.popitem(last=False)
+        return table

@@ -13,10 +13,11 @@ bit-for-bit the values ingested.
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,9 +26,19 @@ from typing import Any
 from benchmark.submission import Submission
 from leaderboard.errors import DuplicateSubmission, RateLimited, SubmissionNotFound
 from leaderboard.ingest import ParsedUpload, SourceFormat
-from leaderboard.store import RateLimit, RawFiles, Status, StoredSubmission, StoreFrames
+from leaderboard.store import (
+    Event,
+    RateLimit,
+    RawFiles,
+    RowKind,
+    Status,
+    StoredSubmission,
+    StoreFrames,
+    cells_signature,
+    submitter_key,
+)
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
+_V1: tuple[tuple[str, ...], ...] = (
     (
         """CREATE TABLE submissions (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -70,14 +81,104 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID""",
     ),
 )
+"""Version 1: the first layout (kept verbatim: an old store is upgraded from it)."""
+
+def _to_v2(conn: sqlite3.Connection) -> None:
+    """Version 2: row kinds, the ``withdrawn`` status, normalised submitters, cell signatures, an event log.
+
+    SQLite cannot change a CHECK constraint in place, so ``submissions`` is rebuilt (SQLite's documented
+    twelve-step procedure; foreign keys are off while it runs, and checked before the commit).
+    Existing rows get their kind from their source (reference) or their name (``demo...``: the demo rows
+    the store used to seed), and one event per known status change.
+    """
+    conn.execute(
+        """CREATE TABLE submissions_v2 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL CHECK (kind IN ('reference', 'demo', 'submission')),
+            status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected', 'withdrawn')),
+            status_reason TEXT,
+            source_format TEXT NOT NULL CHECK (source_format IN ('upstream', 'submission', 'reference')),
+            content_hash TEXT NOT NULL,
+            cells_hash TEXT NOT NULL,
+            submitter TEXT NOT NULL,
+            submitter_key TEXT NOT NULL,
+            model_name TEXT NOT NULL,
+            base_model TEXT NOT NULL,
+            method TEXT NOT NULL,
+            forget_ratio INTEGER NOT NULL,
+            unlearning_modality TEXT,
+            protocol TEXT NOT NULL,
+            protocol_version TEXT NOT NULL,
+            hub_repo TEXT,
+            link TEXT,
+            schema_version INTEGER NOT NULL,
+            submission_json TEXT NOT NULL,
+            filename TEXT,
+            raw BLOB NOT NULL,
+            samples_raw BLOB,
+            warnings_json TEXT NOT NULL DEFAULT '[]',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )"""
+    )
+    shared = (
+        "id, status, status_reason, source_format, content_hash, submitter, model_name, base_model, method, "
+        "forget_ratio, unlearning_modality, protocol, protocol_version, hub_repo, link, schema_version, "
+        "submission_json, filename, raw, samples_raw, warnings_json, created_at, updated_at"
+    )
+    conn.execute(
+        f"INSERT INTO submissions_v2 ({shared}, kind, cells_hash, submitter_key) SELECT {shared}, "
+        "CASE WHEN source_format = 'reference' THEN 'reference' "
+        "WHEN lower(model_name) LIKE 'demo%' OR lower(base_model) LIKE 'demo%' THEN 'demo' ELSE 'submission' END, "
+        "'', '' FROM submissions"
+    )
+    conn.execute("DROP TABLE submissions")
+    conn.execute("ALTER TABLE submissions_v2 RENAME TO submissions")
+    for row in conn.execute("SELECT id, submitter, submission_json FROM submissions").fetchall():
+        signature = cells_signature(Submission.model_validate_json(row[2]))
+        conn.execute(
+            "UPDATE submissions SET cells_hash = ?, submitter_key = ? WHERE id = ?",
+            (signature, submitter_key(row[1]), row[0]),
+        )
+    conn.execute("CREATE UNIQUE INDEX submissions_by_content ON submissions (content_hash)")
+    conn.execute("CREATE INDEX submissions_by_cells ON submissions (cells_hash)")
+    conn.execute("CREATE INDEX submissions_by_status ON submissions (status, protocol, kind)")
+    conn.execute("CREATE INDEX submissions_by_submitter ON submissions (submitter_key, created_at)")
+    conn.execute(
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            submission_id INTEGER NOT NULL REFERENCES submissions (id) ON DELETE CASCADE,
+            action TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT,
+            at TEXT NOT NULL
+        )"""
+    )
+    conn.execute("CREATE INDEX events_by_submission ON events (submission_id)")
+    conn.execute(
+        "INSERT INTO events (submission_id, action, status, reason, at) "
+        "SELECT id, CASE WHEN kind = 'submission' THEN 'submitted' ELSE 'seeded' END, "
+        "CASE WHEN status = 'approved' AND created_at = updated_at THEN 'approved' ELSE 'pending' END, "
+        "NULL, created_at FROM submissions ORDER BY id"
+    )
+    conn.execute(
+        "INSERT INTO events (submission_id, action, status, reason, at) "
+        "SELECT id, status, status, status_reason, updated_at FROM submissions "
+        "WHERE status != 'pending' AND updated_at != created_at ORDER BY updated_at, id"
+    )
+
+
+Migration = tuple[str, ...] | Callable[[sqlite3.Connection], None]
+
+MIGRATIONS: tuple[Migration, ...] = (*_V1, _to_v2)
 """Schema migrations; ``MIGRATIONS[i]`` brings the database to version ``i + 1``. Append, never edit."""
 
 _META_COLUMNS = (
-    "id, status, source_format, model_name, base_model, method, forget_ratio, unlearning_modality, "
+    "id, kind, status, source_format, model_name, base_model, method, forget_ratio, unlearning_modality, "
     "protocol, protocol_version, submitter, link, hub_repo, created_at"
 )
 _RECORD_COLUMNS = (
-    "id, status, status_reason, source_format, content_hash, submission_json, filename, warnings_json, "
+    "id, kind, status, status_reason, source_format, content_hash, submission_json, filename, warnings_json, "
     "created_at, updated_at"
 )
 
@@ -118,23 +219,38 @@ class SQLiteStore:
             self._conn.execute("COMMIT")
 
     def _migrate(self) -> bool:
-        with self._transaction() as conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
-            )
-            current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
-            if current > len(MIGRATIONS):
-                raise RuntimeError(
-                    f"{self.path} has store schema version {current}, newer than this code ({len(MIGRATIONS)}); "
-                    "upgrade mllmu-arena"
-                )
-            for version in range(current + 1, len(MIGRATIONS) + 1):
-                for statement in MIGRATIONS[version - 1]:
-                    conn.execute(statement)
+        # Foreign keys must be off while a table is rebuilt (the pragma is a no-op inside a transaction).
+        self._conn.execute("PRAGMA foreign_keys = OFF")
+        try:
+            with self._transaction() as conn:
                 conn.execute(
-                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
-                    (version, _iso(datetime.now(UTC))),
+                    "CREATE TABLE IF NOT EXISTS schema_migrations "
+                    "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
                 )
+                current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
+                if current > len(MIGRATIONS):
+                    raise RuntimeError(
+                        f"{self.path} has store schema version {current}, newer than this code "
+                        f"({len(MIGRATIONS)}); upgrade mllmu-arena"
+                    )
+                for version in range(current + 1, len(MIGRATIONS) + 1):
+                    migration = MIGRATIONS[version - 1]
+                    if callable(migration):
+                        migration(conn)
+                    else:
+                        for statement in migration:
+                            conn.execute(statement)
+                    conn.execute(
+                        "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                        (version, _iso(datetime.now(UTC))),
+                    )
+                broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(
+                        f"{self.path}: migration left {len(broken)} broken reference(s); nothing changed"
+                    )
+        finally:
+            self._conn.execute("PRAGMA foreign_keys = ON")
         return current == 0
 
     @property
@@ -156,6 +272,7 @@ class SQLiteStore:
     def _record(self, row: sqlite3.Row) -> StoredSubmission:
         return StoredSubmission(
             id=row["id"],
+            kind=RowKind(row["kind"]),
             status=Status(row["status"]),
             status_reason=row["status_reason"],
             source_format=SourceFormat(row["source_format"]),
@@ -176,37 +293,60 @@ class SQLiteStore:
 
     # -- the Store protocol --
 
+    @property
+    def version(self) -> int:
+        """The id of the newest event: every write adds one, so it changes on every write."""
+        with self._lock:
+            return int(self._conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
+
     def add(
-        self, upload: ParsedUpload, *, status: Status, now: datetime, rate_limit: RateLimit | None = None
+        self,
+        upload: ParsedUpload,
+        *,
+        status: Status,
+        now: datetime,
+        rate_limit: RateLimit | None = None,
+        kind: RowKind | None = None,
     ) -> StoredSubmission:
         """Store an upload in one transaction (see :meth:`leaderboard.store.Store.add`)."""
         sub = upload.submission
         meta = sub.metadata
+        if kind is None:
+            kind = RowKind.REFERENCE if upload.source_format is SourceFormat.REFERENCE else RowKind.SUBMISSION
+        signature = cells_signature(sub)
+        who = submitter_key(meta.submitter)
         with self._transaction() as conn:
             existing = conn.execute(
-                "SELECT id, status FROM submissions WHERE content_hash = ?", (upload.content_hash,)
+                "SELECT id, status, kind, model_name FROM submissions WHERE cells_hash = ? OR content_hash = ? "
+                "ORDER BY id LIMIT 1",
+                (signature, upload.content_hash),
             ).fetchone()
             if existing is not None:
-                raise DuplicateSubmission(existing["id"], existing["status"], upload.content_hash)
-            if rate_limit is not None and upload.source_format is not SourceFormat.REFERENCE:
+                raise DuplicateSubmission(existing["id"], existing["status"], upload.content_hash,
+                                          model_name=existing["model_name"], kind=existing["kind"])
+            if rate_limit is not None and kind is RowKind.SUBMISSION:
                 since = _iso(now - timedelta(hours=rate_limit.window_hours))
                 recent = conn.execute(
-                    "SELECT COUNT(*) FROM submissions WHERE submitter = ? AND created_at > ? AND source_format != ?",
-                    (meta.submitter, since, SourceFormat.REFERENCE.value),
+                    "SELECT COUNT(*) FROM submissions WHERE submitter_key = ? AND created_at > ? AND kind = ?",
+                    (who, since, RowKind.SUBMISSION.value),
                 ).fetchone()[0]
                 if recent >= rate_limit.limit:
                     raise RateLimited(meta.submitter, rate_limit.limit, rate_limit.window_hours)
             stamp = _iso(now)
             cursor = conn.execute(
-                "INSERT INTO submissions (status, source_format, content_hash, submitter, model_name, base_model, "
-                "method, forget_ratio, unlearning_modality, protocol, protocol_version, hub_repo, link, "
-                "schema_version, submission_json, filename, raw, samples_raw, warnings_json, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO submissions (kind, status, source_format, content_hash, cells_hash, submitter, "
+                "submitter_key, model_name, base_model, method, forget_ratio, unlearning_modality, protocol, "
+                "protocol_version, hub_repo, link, schema_version, submission_json, filename, raw, samples_raw, "
+                "warnings_json, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
+                    kind.value,
                     status.value,
                     upload.source_format.value,
                     upload.content_hash,
+                    signature,
                     meta.submitter,
+                    who,
                     meta.model_name,
                     meta.base_model,
                     meta.method,
@@ -245,7 +385,17 @@ class SQLiteStore:
                     for c in sub.cells
                 ],
             )
+            action = "submitted" if kind is RowKind.SUBMISSION else "seeded"
+            self._log(conn, new_id, action, status, None, stamp)
         return self.get(new_id)
+
+    @staticmethod
+    def _log(conn: sqlite3.Connection, submission_id: int, action: str, status: Status, reason: str | None,
+             stamp: str) -> None:
+        conn.execute(
+            "INSERT INTO events (submission_id, action, status, reason, at) VALUES (?, ?, ?, ?, ?)",
+            (submission_id, action, status.value, reason, stamp),
+        )
 
     def get(self, submission_id: int) -> StoredSubmission:
         """One submission by id."""
@@ -264,9 +414,9 @@ class SQLiteStore:
             raise SubmissionNotFound(submission_id)
         return RawFiles(bytes(row["raw"]), None if row["samples_raw"] is None else bytes(row["samples_raw"]), row[2])
 
-    def find_by_hash(self, content_hash: str) -> StoredSubmission | None:
-        """The submission with this content hash, if any."""
-        found = self._select("WHERE content_hash = ?", (content_hash,))
+    def find_by_cells(self, cells_hash: str) -> StoredSubmission | None:
+        """The oldest submission whose cells have this signature, if any."""
+        found = self._select("WHERE cells_hash = ?", (cells_hash,))
         return found[0] if found else None
 
     def list(self, *, status: Status | None = None) -> list[StoredSubmission]:
@@ -278,18 +428,42 @@ class SQLiteStore:
     def set_status(
         self, submission_id: int, status: Status, *, now: datetime, reason: str | None = None
     ) -> StoredSubmission:
-        """Change the moderation status (and its reason) of one submission."""
+        """Change the moderation status (and its reason) of one submission, and log the event."""
+        stamp = _iso(now)
         with self._transaction() as conn:
             cursor = conn.execute(
                 "UPDATE submissions SET status = ?, status_reason = ?, updated_at = ? WHERE id = ?",
-                (status.value, reason, _iso(now), submission_id),
+                (status.value, reason, stamp, submission_id),
             )
             if cursor.rowcount == 0:
                 raise SubmissionNotFound(submission_id)
+            self._log(conn, submission_id, status.value, status, reason, stamp)
         return self.get(submission_id)
 
+    def events(self, *, actions: tuple[str, ...] | None = None, limit: int = 500) -> builtins.list[Event]:
+        """The most recent events, newest first (see ``Store.events``)."""
+        where, params = "", []
+        if actions is not None:
+            where = f"WHERE e.action IN ({', '.join('?' for _ in actions) or 'NULL'})"
+            params = list(actions)
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT e.id, e.submission_id, e.action, e.status, e.reason, e.at, s.model_name, s.kind "
+                f"FROM events e JOIN submissions s ON s.id = e.submission_id {where} ORDER BY e.id DESC LIMIT ?",
+                (*params, limit),
+            ).fetchall()
+        return [
+            Event(r[0], r[1], r[2], Status(r[3]), r[4], datetime.fromisoformat(r[5]), r[6], RowKind(r[7]))
+            for r in rows
+        ]
+
     def frames(
-        self, *, statuses: tuple[Status, ...], protocol: str | None = None, keys: Sequence[str] | None = None
+        self,
+        *,
+        statuses: tuple[Status, ...],
+        protocol: str | None = None,
+        keys: Sequence[str] | None = None,
+        kinds: tuple[RowKind, ...] | None = None,
     ) -> StoreFrames:
         """Bulk read for the table: two queries, plain tuples, no JSON decoding (see ``Store.frames``)."""
         import pandas as pd
@@ -300,8 +474,12 @@ class SQLiteStore:
         if protocol is not None:
             where += " AND protocol = ?"
             params.append(protocol)
+        if kinds is not None:
+            where += f" AND kind IN ({', '.join('?' for _ in kinds) or 'NULL'})"
+            params += [k.value for k in kinds]
         cell_sql = (
-            f"SELECT submission_id, key, value FROM cells WHERE submission_id IN (SELECT id FROM submissions {where})"
+            "SELECT submission_id, key, value, ci_low, ci_high FROM cells "
+            f"WHERE submission_id IN (SELECT id FROM submissions {where})"
         )
         cell_params = list(params)
         if keys is not None:
@@ -317,5 +495,5 @@ class SQLiteStore:
             cell_rows = cells.execute(cell_sql, cell_params).fetchall()
         return StoreFrames(
             pd.DataFrame.from_records(sub_rows, columns=sub_cols),
-            pd.DataFrame.from_records(cell_rows, columns=["submission_id", "key", "value"]),
+            pd.DataFrame.from_records(cell_rows, columns=["submission_id", "key", "value", "ci_low", "ci_high"]),
         )

@@ -9,6 +9,7 @@ Every write is one transaction: either all of it is stored or none.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,16 +23,72 @@ from leaderboard.ingest import ParsedUpload, SourceFormat
 if TYPE_CHECKING:
     import pandas as pd
 
+CELLS_SIGNATURE_DECIMALS = 6
+"""Cells are compared for duplicates on the 0-100 scale rounded to this many decimals (float noise is ~1e-13)."""
+
+
+def cells_signature(submission: Submission) -> str:
+    """SHA-256 of a submission's cells (key and value on the 0-100 scale, rounded): equal for the same results.
+
+    Metadata, key order, units (fraction or percent) and float noise do not change it, so the same numbers
+    under another name or file layout are recognised as a duplicate.
+    """
+    import hashlib
+
+    digits = CELLS_SIGNATURE_DECIMALS
+    parts = sorted(
+        f"{cell.key.id}={round(cell.value * cell.unit.to_percent, digits) + 0.0:.{digits}f}"  # + 0.0: no "-0.0"
+        for cell in submission.cells
+    )
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def submitter_key(name: str) -> str:
+    """A submitter name as the rate limit compares it: NFKC, case-folded, invisible marks dropped, trimmed."""
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    visible = "".join(ch for ch in folded if unicodedata.category(ch) not in ("Cf", "Cc"))
+    return " ".join(visible.split())
+
 DEFAULT_DB_PATH = Path("var/leaderboard.sqlite")
 """Default store location, relative to the working directory (the app's and the command line's)."""
 
 
 class Status(StrEnum):
-    """Moderation state of a submission; only approved ones are ranked."""
+    """Moderation state of a submission; only approved ones are shown and ranked."""
 
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+    """Taken off the board after approval (at its submitter's request, or found wrong); kept, never ranked."""
+
+
+class RowKind(StrEnum):
+    """What a row is, so that toy rows are never ranked among real ones."""
+
+    REFERENCE = "reference"
+    """A community-reported result of a real model (:mod:`leaderboard.references`)."""
+    DEMO = "demo"
+    """The project's toy demo checkpoints, for trying the app; shown on their own board."""
+    SUBMISSION = "submission"
+    """A result submitted by a researcher."""
+
+
+class Event(NamedTuple):
+    """One entry of a submission's history: submitted, approved, rejected or withdrawn."""
+
+    id: int
+    submission_id: int
+    action: str
+    """``submitted``, ``seeded``, ``approved``, ``rejected`` or ``withdrawn``."""
+    status: Status
+    """The status it left the submission in."""
+    reason: str | None
+    at: datetime
+    model_name: str
+    kind: RowKind
 
 
 class RateLimit(NamedTuple):
@@ -54,7 +111,7 @@ class StoredSubmission:
     submission: Submission
     """The validated, canonical submission (current schema version)."""
     content_hash: str
-    """SHA-256 of the uploaded results' JSON content; equal hashes are duplicates."""
+    """SHA-256 of the uploaded results' JSON content."""
     filename: str | None
     """Name of the uploaded file, if known."""
     created_at: datetime
@@ -65,11 +122,13 @@ class StoredSubmission:
     """Why it was rejected (or approved), as the moderator wrote it."""
     warnings: tuple[str, ...] = ()
     """Non-blocking remarks from ingestion."""
+    kind: RowKind = RowKind.SUBMISSION
+    """reference, demo or submission."""
 
     @property
     def is_reference(self) -> bool:
         """True for the community-reported reference rows."""
-        return self.source_format is SourceFormat.REFERENCE
+        return self.kind is RowKind.REFERENCE
 
 
 class RawFiles(NamedTuple):
@@ -84,10 +143,10 @@ class StoreFrames(NamedTuple):
     """Bulk read for the table: one row per submission, and its cells in long form."""
 
     submissions: pd.DataFrame
-    """Columns: id, status, source_format, model_name, base_model, method, forget_ratio,
+    """Columns: id, kind, status, source_format, model_name, base_model, method, forget_ratio,
     unlearning_modality, protocol, protocol_version, submitter, link, hub_repo, created_at."""
     cells: pd.DataFrame
-    """Columns: submission_id, key (``set/task/modality/metric``), value."""
+    """Columns: submission_id, key (``set/task/modality/metric``), value, ci_low, ci_high (cell units)."""
 
 
 class Store(Protocol):
@@ -98,14 +157,26 @@ class Store(Protocol):
         """True when this store was created empty when opened (reference rows are seeded then)."""
         ...
 
+    @property
+    def version(self) -> int:
+        """A number that changes on every write (tables built from the store are cached on it)."""
+        ...
+
     def add(
-        self, upload: ParsedUpload, *, status: Status, now: datetime, rate_limit: RateLimit | None = None
+        self,
+        upload: ParsedUpload,
+        *,
+        status: Status,
+        now: datetime,
+        rate_limit: RateLimit | None = None,
+        kind: RowKind | None = None,
     ) -> StoredSubmission:
-        """Store an upload atomically.
+        """Store an upload atomically (``kind`` defaults to reference for reference uploads, else submission).
 
         Raises:
-            DuplicateSubmission: A submission with the same content hash exists.
-            RateLimited: The submitter reached ``rate_limit`` (checked in the same transaction).
+            DuplicateSubmission: A stored row (any status, references included) has the same cells.
+            RateLimited: The submitter (names compared normalised) reached ``rate_limit``; checked in
+                the same transaction.
         """
         ...
 
@@ -117,8 +188,8 @@ class Store(Protocol):
         """The uploaded files, verbatim. Raises ``SubmissionNotFound``."""
         ...
 
-    def find_by_hash(self, content_hash: str) -> StoredSubmission | None:
-        """The submission with this content hash, if any."""
+    def find_by_cells(self, cells_hash: str) -> StoredSubmission | None:
+        """The oldest stored submission whose cells have this signature (:func:`cells_signature`), if any."""
         ...
 
     def list(self, *, status: Status | None = None) -> list[StoredSubmission]:
@@ -128,11 +199,20 @@ class Store(Protocol):
     def set_status(
         self, submission_id: int, status: Status, *, now: datetime, reason: str | None = None
     ) -> StoredSubmission:
-        """Change a submission's moderation status. Raises ``SubmissionNotFound``."""
+        """Change a submission's moderation status, recording the event. Raises ``SubmissionNotFound``."""
+        ...
+
+    def events(self, *, actions: tuple[str, ...] | None = None, limit: int = 500) -> builtins.list[Event]:
+        """The most recent events (of these actions, or all), newest first."""
         ...
 
     def frames(
-        self, *, statuses: tuple[Status, ...], protocol: str | None = None, keys: Sequence[str] | None = None
+        self,
+        *,
+        statuses: tuple[Status, ...],
+        protocol: str | None = None,
+        keys: Sequence[str] | None = None,
+        kinds: tuple[RowKind, ...] | None = None,
     ) -> StoreFrames:
         """Bulk read for the table, without decoding every submission.
 
@@ -140,6 +220,7 @@ class Store(Protocol):
             statuses: Only submissions in these states.
             protocol: Only submissions of this protocol (all when ``None``).
             keys: Only these cell ids (all when ``None``).
+            kinds: Only rows of these kinds (all when ``None``).
         """
         ...
 

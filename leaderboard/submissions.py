@@ -10,14 +10,16 @@ back with the field it concerns.
 from __future__ import annotations
 
 import hmac
+import threading
+import time
+from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from benchmark.errors import FieldIssue, ValidationFailed
 from benchmark.metrics import Unit
-from leaderboard.errors import LeaderboardError, SubmissionNotFound
-from leaderboard.store import Status
+from leaderboard.errors import AlreadyInStatus, LeaderboardError, SubmissionNotFound
 
 if TYPE_CHECKING:
     from leaderboard.ingest import ParsedUpload
@@ -65,6 +67,12 @@ class UploadOutcome:
 
 NO_FILE = FieldIssue("file", "choose a results file to upload")
 
+MAX_FILENAME_CHARS = 255
+"""Longest accepted file name (most file systems' limit)."""
+
+MAX_REASON_CHARS = 1000
+"""Longest moderation reason."""
+
 
 def preview(
     board: Leaderboard,
@@ -105,8 +113,11 @@ def _attempt(
     accuracy_unit: Unit | str,
 ) -> UploadOutcome:
     """``call`` (the board's preview or submit) on the upload, its refusals turned into an outcome."""
-    if not data:
+    if data is None:
         return UploadOutcome(False, problems=(NO_FILE,))
+    if filename is not None and len(filename) > MAX_FILENAME_CHARS:
+        return UploadOutcome(False, problems=(FieldIssue(
+            "filename", f"is {len(filename):,} characters long; at most {MAX_FILENAME_CHARS} are allowed"),))
     try:
         result = call(data, filename=filename, samples=samples, metadata=metadata, accuracy_unit=Unit(accuracy_unit))
     except ValidationFailed as exc:
@@ -126,34 +137,112 @@ def authorized(expected_token: str | None, token: str | None, user: str | None =
     return hmac.compare_digest(expected_token.encode(), token.encode())
 
 
-Action = Literal["approve", "reject"]
+Action = Literal["approve", "reject", "withdraw"]
+ACTIONS: tuple[str, ...] = ("approve", "reject", "withdraw")
+"""Moderation actions: approve (enters the board), reject (never shown), withdraw (taken off the board)."""
 
 
 @dataclass(frozen=True)
 class ModerationOutcome:
-    """What an approve or reject came to."""
+    """What an approve, reject or withdraw came to."""
 
     ok: bool
-    """True when the submission now has the asked status."""
+    """True when the submission now has the asked status and it changed."""
     message: str
     """Plain text: the new status, or why nothing changed."""
     stored: StoredSubmission | None = None
     """The submission after the change."""
 
 
-def moderate(board: Leaderboard, submission_id: int | float | None, action: str,
-             reason: str | None = None) -> ModerationOutcome:
-    """Approve or reject one submission (the caller checked authorization)."""
-    if submission_id is None:
-        return ModerationOutcome(False, "choose a submission id")
-    if action not in ("approve", "reject"):
-        return ModerationOutcome(False, f"unknown action {action!r}; use approve or reject")
+def parse_submission_id(value: object) -> int | str:
+    """The submission id in ``value`` (an int, a whole float, or text like ``12`` or ``#12``), or why it is not one."""
+    if value is None or value == "":
+        return "choose a submission id"
+    number: object = value
+    if isinstance(value, str):
+        text = value.strip().removeprefix("#")
+        if not text.isdigit():
+            return f"submission id must be a whole number, got {value[:40]!r}"
+        number = int(text)
+    if isinstance(number, float) and number.is_integer():
+        number = int(number)
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        return f"submission id must be a whole number of at least 1, got {value!r:.40}"
+    return number
+
+
+def moderate(board: Leaderboard, submission_id: object, action: str, reason: str | None = None) -> ModerationOutcome:
+    """Approve, reject or withdraw one submission (the caller checked authorization)."""
+    sid = parse_submission_id(submission_id)
+    if isinstance(sid, str):
+        return ModerationOutcome(False, sid)
+    if action not in ACTIONS:
+        return ModerationOutcome(False, f"unknown action {str(action)[:40]!r}; use one of {', '.join(ACTIONS)}")
+    if reason is not None and len(reason) > MAX_REASON_CHARS:
+        return ModerationOutcome(False, f"the reason is {len(reason):,} characters long; at most "
+                                        f"{MAX_REASON_CHARS} are allowed")
+    change = {"approve": board.approve, "reject": board.reject, "withdraw": board.withdraw}[action]
     try:
-        sid = int(submission_id)
-        change = board.approve if action == "approve" else board.reject
         stored = change(sid, reason=reason or None)
-    except SubmissionNotFound as exc:
+    except (SubmissionNotFound, AlreadyInStatus) as exc:
         return ModerationOutcome(False, str(exc))
-    wanted = Status.APPROVED if action == "approve" else Status.REJECTED
-    name = stored.submission.metadata.model_name
-    return ModerationOutcome(stored.status is wanted, f"#{stored.id} {name}: {stored.status.value}.", stored)
+    return ModerationOutcome(True, f"#{stored.id} {stored.submission.metadata.model_name}: {stored.status.value}.",
+                             stored)
+
+
+@dataclass
+class TokenThrottle:
+    """Refuses admin-token checks from a client after ``limit`` wrong tokens within ``window_s`` seconds.
+
+    Wrong guesses are counted per client address (and in total, so rotating addresses does not help
+    beyond ``global_limit``); a right token is never throttled by others' guesses unless the global
+    limit is hit. Memory is bounded: at most ``max_clients`` addresses are tracked.
+    """
+
+    limit: int = 5
+    window_s: float = 60.0
+    global_limit: int = 50
+    max_clients: int = 10_000
+    clock: Callable[[], float] = time.monotonic
+    _failures: dict[str, deque[float]] = field(default_factory=dict)
+    _all: deque[float] = field(default_factory=deque)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _trim(self, times: deque[float], now: float) -> None:
+        while times and now - times[0] > self.window_s:
+            times.popleft()
+
+    def wait_s(self, client: str) -> float:
+        """Seconds ``client`` must wait before its next try (0 when it may try now)."""
+        now = self.clock()
+        with self._lock:
+            times = self._failures.get(client, deque())
+            self._trim(times, now)
+            self._trim(self._all, now)
+            waits = [self.window_s - (now - times[0])] if len(times) >= self.limit else []
+            if len(self._all) >= self.global_limit:
+                waits.append(self.window_s - (now - self._all[0]))
+            return max(waits, default=0.0)
+
+    def failed(self, client: str) -> None:
+        """Record one wrong token from ``client``."""
+        now = self.clock()
+        with self._lock:
+            if client not in self._failures and len(self._failures) >= self.max_clients:
+                self._failures.pop(next(iter(self._failures)))
+            self._failures.setdefault(client, deque()).append(now)
+            self._all.append(now)
+
+
+def check_admin(throttle: TokenThrottle, client: str, expected_token: str | None, token: str | None,
+                user: str | None = None, admin_users: tuple[str, ...] = ()) -> str | None:
+    """None when the caller may moderate, else why not (plain text); wrong tokens count towards the throttle."""
+    if user and user in admin_users:
+        return None
+    wait = throttle.wait_s(client)
+    if wait > 0:
+        return f"too many wrong admin tokens; try again in {wait:.0f} s"
+    if authorized(expected_token, token):
+        return None
+    throttle.failed(client)
+    return "wrong admin token" if expected_token else "moderation is off on this server (no admin token is set)"

@@ -19,15 +19,24 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 import pandas as pd
 
+from benchmark.vocabulary import EvalSet
 from leaderboard import submissions
 from leaderboard.store import Status
-from leaderboard.submissions import ModerationOutcome, UploadOutcome, authorized
-from leaderboard.tab import md
-from leaderboard.table import MODALITY_LABELS, SET_LABELS, TASK_LABELS
+from leaderboard.submissions import (
+    MAX_REASON_CHARS,
+    ModerationOutcome,
+    TokenThrottle,
+    UploadOutcome,
+    authorized,
+    check_admin,
+)
+from leaderboard.table import HEADLINE_KEYS, MODALITY_LABELS, SET_LABELS, TASK_LABELS, is_vanilla
+from leaderboard.views import md
 
 if TYPE_CHECKING:
     from leaderboard.ingest import ParsedUpload
     from leaderboard.service import Leaderboard
+    from leaderboard.store import StoredSubmission
 
 __all__ = ["authorized", "build_submit_tab", "metadata_from_form", "pending_frame", "preview_upload", "submit_upload"]
 
@@ -169,30 +178,85 @@ def submit_upload(
     return _view(outcome)  # a stored outcome carries no parsed upload, so no cells are shown
 
 
+def set_means(values: Mapping[str, float]) -> dict[EvalSet, float | None]:
+    """Mean headline value per set (0-100) of ``values`` (cell id -> value on 0-100); None for a set with none."""
+    out: dict[EvalSet, float | None] = {}
+    for eval_set in EvalSet:
+        present = [values[k.id] for k in HEADLINE_KEYS if k.set is eval_set and k.id in values]
+        out[eval_set] = sum(present) / len(present) if present else None
+    return out
+
+
+def _vanilla_values(board: Leaderboard, stored: StoredSubmission) -> tuple[int | None, dict[str, float]]:
+    """The approved vanilla row matching ``stored``, and its headline values (0-100).
+
+    Matching: real rows (reference or submission) of the same protocol, base model and forget ratio; among
+    several, the one sharing the most headline cells with ``stored``.
+    """
+    meta = stored.submission.metadata
+    frame = board.table(meta.protocol).frame
+    candidates = frame[is_vanilla(frame["method"], frame["unlearning_modality"])
+                       & (frame["base_model"] == meta.base_model) & (frame["forget_ratio"] == meta.forget_ratio)
+                       & (frame.index != stored.id)]
+    if candidates.empty:
+        return None, {}
+    ids = [c.key.id for c in stored.submission.cells if c.key.id in frame.columns]
+    shared = candidates[ids].notna().sum(axis=1) if ids else pd.Series(0, index=candidates.index)
+    best = int(shared.sort_values(ascending=False, kind="stable").index[0])
+    row = frame.loc[best]
+    return best, {k.id: float(row[k.id]) for k in HEADLINE_KEYS if pd.notna(row[k.id])}
+
+
+def _with_delta(value: float | None, delta: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.1f}" if delta is None else f"{value:.1f} ({delta:+.1f})"
+
+
+def _set_header(eval_set: EvalSet) -> str:
+    return f"{SET_LABELS[eval_set]} {'↓' if eval_set.lower_is_better else '↑'} (Δ vanilla)"
+
+
 def pending_frame(board: Leaderboard) -> pd.DataFrame:
-    """Pending submissions, oldest first, submitted text Markdown-escaped."""
+    """Pending submissions, oldest first, with the values a moderator needs (submitted text escaped).
+
+    Per set: the mean headline value (0-100) and, in brackets, its difference from the matching vanilla
+    row (same protocol, base model and forget ratio) over the cells both report.
+    """
     rows = []
     for s in board.submissions(Status.PENDING):
         meta = s.submission.metadata
-        rows.append(
-            {
-                "ID": s.id,
-                "Model": md(meta.model_name),
-                "Method": md(meta.method),
-                "Base model": md(meta.base_model),
-                "Forget %": meta.forget_ratio,
-                "Protocol": meta.protocol.value,
-                "Submitter": md(meta.submitter),
-                "Cells": len(s.submission.cells),
-                "File": md(s.filename or ""),
-                "Submitted": f"{s.created_at:%Y-%m-%d %H:%M}",
-            }
-        )
-    columns = ["ID", "Model", "Method", "Base model", "Forget %", "Protocol", "Submitter", "Cells", "File", "Submitted"]
-    return pd.DataFrame(rows, columns=columns)
+        values = {c.key.id: c.value * c.unit.to_percent for c in s.submission.cells}
+        vanilla_id, vanilla = _vanilla_values(board, s)
+        own = set_means(values)
+        # The difference is taken over the cells both rows report, so missing cells do not move it.
+        mine = set_means({k: v for k, v in values.items() if k in vanilla})
+        theirs = set_means({k: v for k, v in vanilla.items() if k in values})
+        row: dict[str, Any] = {
+            "ID": s.id,
+            "Model": md(meta.model_name),
+            "Method": md(meta.method),
+            "Base model": md(meta.base_model),
+            "Forget %": meta.forget_ratio,
+            "Protocol": meta.protocol.value,
+            "Cells": len(s.submission.cells),
+        }
+        for eval_set in EvalSet:
+            a, b = mine[eval_set], theirs[eval_set]
+            row[_set_header(eval_set)] = _with_delta(own[eval_set], None if a is None or b is None else a - b)
+        row["Vanilla"] = f"#{vanilla_id}" if vanilla_id is not None else "none"
+        row["Submitter"] = md(meta.submitter)
+        row["File"] = md(s.filename or "")
+        row["Submitted"] = f"{s.created_at:%Y-%m-%d %H:%M}"
+        rows.append(row)
+    return pd.DataFrame(rows, columns=PENDING_COLUMNS)
 
 
-PENDING_TYPES = ["number", "markdown", "markdown", "markdown", "number", "str", "markdown", "number", "markdown", "str"]
+PENDING_COLUMNS = ["ID", "Model", "Method", "Base model", "Forget %", "Protocol", "Cells",
+                   *[_set_header(s) for s in EvalSet],
+                   "Vanilla", "Submitter", "File", "Submitted"]
+PENDING_TYPES = ["number", "markdown", "markdown", "markdown", "number", "str", "number", "str", "str", "str", "str",
+                 "str", "markdown", "markdown", "str"]
 
 
 def moderation_markdown(outcome: ModerationOutcome) -> str:
@@ -210,6 +274,8 @@ def build_submit_tab(
     admin_users: tuple[str, ...] = (),
     oauth: bool = False,
     known_bases: list[str] | None = None,
+    throttle: TokenThrottle | None = None,
+    submit_concurrency: int = 2,
 ) -> dict[str, Any]:
     """Lay out the Submit tab inside the current ``gr.Tab`` and wire its callbacks.
 
@@ -219,11 +285,16 @@ def build_submit_tab(
         admin_users: Hugging Face user names allowed to moderate when signed in (``oauth``).
         oauth: Show a Hugging Face sign-in button (on a Space with ``hf_oauth: true``).
         known_bases: Base models offered in the form (any other can be typed).
+        throttle: Counts wrong admin tokens (shared with the API); a fresh one by default.
+        submit_concurrency: Submissions and moderation actions run at once (their own queue group).
     """
+    throttle = throttle or TokenThrottle()
     gr.Markdown(
         "Upload an upstream `*_final_evaluation_results.json` (from MLLMU-Bench's `eval.py`) or the "
         "`*.submission.json` written by `python -m probes.evaluate`, optionally with its `samples.jsonl` "
-        "(confidence intervals are computed from it). Upstream files carry no metadata: fill in the form. "
+        "(confidence intervals are computed from it). Upstream files carry no metadata: fill in the form "
+        "(model name, base model, method, forget ratio and submitter are required; nothing is assumed). "
+        "For a submission file, blank fields are read from the file and filled ones replace them. "
         "**Preview** checks everything and shows the parsed cells; nothing is stored until you **Submit**. "
         "Submissions are pending until a moderator approves them."
     )
@@ -232,14 +303,17 @@ def build_submit_tab(
         samples = gr.File(label="Samples (.jsonl, optional)", file_types=[".jsonl"], elem_id="submit-samples")
     with gr.Row():
         model_name = gr.Textbox(label="Model name", elem_id="submit-model-name")
-        base_model = gr.Dropdown(known_bases or [], label="Base model", allow_custom_value=True,
-                                 elem_id="submit-base-model")
+        # No value is pre-filled: a Dropdown without one would select its first choice, silently.
+        base_model = gr.Dropdown(known_bases or [], value=None, label="Base model", allow_custom_value=True,
+                                 elem_id="submit-base-model", info="Required for upstream files; type any Hub id.")
         method = gr.Textbox(label="Method", placeholder="vanilla, GA, NPO, ...", elem_id="submit-method")
-        forget_ratio = gr.Dropdown(["5", "10", "15"], value="5", label="Forget ratio %", elem_id="submit-forget-ratio")
+        forget_ratio = gr.Dropdown(["5", "10", "15"], value=None, label="Forget ratio %",
+                                   elem_id="submit-forget-ratio", info="Required for upstream files.")
     with gr.Row():
         umod = gr.Dropdown([NOT_REPORTED, "multimodal", "text", "none"], value=NOT_REPORTED,
                            label="Unlearning modality (none = vanilla)", elem_id="submit-umod")
-        protocol = gr.Dropdown(["official", "strict"], value="official", label="Protocol", elem_id="submit-protocol")
+        protocol = gr.Dropdown(["official", "strict"], value=None, label="Protocol", elem_id="submit-protocol",
+                               info="Blank: upstream files are official; submission files say theirs.")
         protocol_version = gr.Textbox(label="Protocol version", placeholder="blank: 'upstream' for eval.py files")
         submitter = gr.Textbox(label="Submitter", elem_id="submit-submitter")
     with gr.Row():
@@ -270,7 +344,8 @@ def build_submit_tab(
         return outcome.message, outcome.cells
 
     preview_btn.click(on_preview, [results, samples, accuracy_unit, *form], [status, cells], api_visibility="private")
-    submit_btn.click(on_submit, [results, samples, accuracy_unit, *form], [status, cells], api_visibility="private")
+    submit_btn.click(on_submit, [results, samples, accuracy_unit, *form], [status, cells], api_visibility="private",
+                     concurrency_id="submit", concurrency_limit=submit_concurrency)
 
     with gr.Accordion("Moderation (admins)", open=False, elem_id="moderation"):
         if admin_token is None and not (oauth and admin_users):
@@ -282,49 +357,72 @@ def build_submit_tab(
             if oauth:
                 gr.LoginButton(scale=1)
         mod_status = gr.Markdown(elem_id="mod-status")
-        pending = gr.Dataframe(value=None, datatype=PENDING_TYPES, interactive=False, label="Pending submissions",  # type: ignore[arg-type]
-                               elem_id="mod-pending", visible=False)
+        legend = gr.Markdown("Each set's mean headline value (0–100), and in brackets its difference from the matching "
+                    "vanilla row over the cells both report. Select a row to fill its id.", visible=False,
+                    elem_id="mod-legend")
+        pending = gr.Dataframe(value=None, datatype=PENDING_TYPES, interactive=False,  # type: ignore[arg-type]
+                               label="Pending submissions", elem_id="mod-pending", visible=False)
         with gr.Row(visible=False) as actions:
-            sub_id = gr.Number(label="Submission id", precision=0, elem_id="mod-id")
-            reason = gr.Textbox(label="Reason (optional)", elem_id="mod-reason")
+            sub_id = gr.Number(label="Submission id", precision=0, minimum=1, elem_id="mod-id")
+            reason = gr.Textbox(label="Reason (optional)", max_length=MAX_REASON_CHARS, elem_id="mod-reason")
             approve = gr.Button("Approve", variant="primary", elem_id="mod-approve")
             reject = gr.Button("Reject", variant="stop", elem_id="mod-reject")
+            withdraw = gr.Button("Withdraw", elem_id="mod-withdraw")
+            refresh = gr.Button("Refresh list", size="sm", elem_id="mod-refresh")
+        ids_state = gr.State([])
 
-        def allowed(tok: str | None, profile: Any = None) -> bool:
+        def denied(tok: str | None, request: gr.Request | None, profile: Any) -> str | None:
+            client = getattr(getattr(request, "client", None), "host", None) or "unknown"
             user = getattr(profile, "username", None)
-            return authorized(admin_token, tok, user, admin_users)
+            return check_admin(throttle, client, admin_token, tok, user, admin_users)
 
-        def on_unlock(tok: str | None, profile: Any = None) -> tuple[Any, ...]:
-            if not allowed(tok, profile):
-                return "**Wrong admin token.**", gr.Dataframe(visible=False), gr.Row(visible=False)
+        def listing(message: str) -> tuple[Any, ...]:
             frame = pending_frame(board)
-            return f"{len(frame)} pending submission(s).", gr.Dataframe(value=frame, visible=True), gr.Row(visible=True)
+            text = f"{message} {len(frame)} pending submission(s).".strip()
+            return (text, gr.Dataframe(value=frame, visible=True), frame["ID"].tolist(), gr.Row(visible=True),
+                    gr.Markdown(visible=True))
+
+        def closed(message: str) -> tuple[Any, ...]:
+            return (f"**{md(message)}.**", gr.Dataframe(visible=False), [], gr.Row(visible=False),
+                    gr.Markdown(visible=False))
+
+        def on_unlock(tok: str | None, request: gr.Request, profile: Any = None) -> tuple[Any, ...]:
+            problem = denied(tok, request, profile)
+            return closed(problem) if problem else listing("")
 
         def on_action(action: str) -> Any:
-            def act(tok: str | None, sid: float | None, why: str | None, profile: Any = None) -> tuple[Any, ...]:
-                if not allowed(tok, profile):
-                    return "**Wrong admin token.**", gr.Dataframe(visible=False)
+            def act(tok: str | None, sid: float | None, why: str | None, request: gr.Request,
+                    profile: Any = None) -> tuple[Any, ...]:
+                problem = denied(tok, request, profile)
+                if problem:
+                    return closed(problem)
                 outcome = submissions.moderate(board, sid, action, why)
-                return moderation_markdown(outcome), gr.Dataframe(value=pending_frame(board), visible=True)
+                return listing(moderation_markdown(outcome))
 
             return act
 
+        def on_pick(ids: list[int], evt: gr.SelectData) -> Any:
+            index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+            return ids[index] if isinstance(index, int) and 0 <= index < len(ids) else gr.skip()
+
         if oauth:
-            def unlock_oauth(tok: str | None, profile: gr.OAuthProfile | None) -> tuple[Any, ...]:
-                return on_unlock(tok, profile)
+            def unlock_oauth(tok: str | None, request: gr.Request, profile: gr.OAuthProfile | None) -> tuple[Any, ...]:
+                return on_unlock(tok, request, profile)
 
-            def approve_oauth(tok: str | None, sid: float | None, why: str | None,
-                              profile: gr.OAuthProfile | None) -> tuple[Any, ...]:
-                return on_action("approve")(tok, sid, why, profile)
+            def action_oauth(action: str) -> Any:
+                def act(tok: str | None, sid: float | None, why: str | None, request: gr.Request,
+                        profile: gr.OAuthProfile | None) -> tuple[Any, ...]:
+                    return on_action(action)(tok, sid, why, request, profile)
 
-            def reject_oauth(tok: str | None, sid: float | None, why: str | None,
-                             profile: gr.OAuthProfile | None) -> tuple[Any, ...]:
-                return on_action("reject")(tok, sid, why, profile)
+                return act
 
-            handlers: tuple[Any, Any, Any] = (unlock_oauth, approve_oauth, reject_oauth)
+            handlers = {"unlock": unlock_oauth, **{a: action_oauth(a) for a in submissions.ACTIONS}}
         else:
-            handlers = (on_unlock, on_action("approve"), on_action("reject"))
-        unlock.click(handlers[0], token, [mod_status, pending, actions], api_visibility="private")
-        approve.click(handlers[1], [token, sub_id, reason], [mod_status, pending], api_visibility="private")
-        reject.click(handlers[2], [token, sub_id, reason], [mod_status, pending], api_visibility="private")
+            handlers = {"unlock": on_unlock, **{a: on_action(a) for a in submissions.ACTIONS}}
+        panel = [mod_status, pending, ids_state, actions, legend]
+        gr.on([unlock.click, refresh.click, token.submit], handlers["unlock"], token, panel, api_visibility="private")
+        for button, action in ((approve, "approve"), (reject, "reject"), (withdraw, "withdraw")):
+            button.click(handlers[action], [token, sub_id, reason], panel, api_visibility="private",
+                         concurrency_id="submit", concurrency_limit=submit_concurrency)
+        pending.select(on_pick, ids_state, sub_id, api_visibility="private")
     return {"results": results, "status": status, "pending": pending}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 
 import pytest
@@ -78,10 +79,15 @@ def make_submission(
     values: dict[str, float] | None = None,
     **metadata: object,
 ) -> Submission:
-    """A valid submission whose cells are given as ``{"forget/classification/text/accuracy": 40.0, ...}``."""
+    """A valid submission whose cells are given as ``{"forget/classification/text/accuracy": 40.0, ...}``.
+
+    Without ``values``, two cells whose values depend on the model name (the store refuses equal cells
+    as a duplicate, so differently named default submissions must differ).
+    """
+    offset = zlib.crc32(model_name.encode()) % 1000 / 100
     values = values or {
-        "forget/classification/image_text/accuracy": 40.0,
-        "retain/classification/image_text/accuracy": 70.0,
+        "forget/classification/image_text/accuracy": 40.0 + offset,
+        "retain/classification/image_text/accuracy": 70.0 + offset,
     }
     cells = []
     for key, value in values.items():

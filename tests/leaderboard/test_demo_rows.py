@@ -1,10 +1,10 @@
-"""The demo checkpoints' evaluated results are seeded into a fresh store as approved, marked rows."""
+"""The demo checkpoints' evaluated results are seeded into a fresh store as approved rows of their own board."""
 
 from __future__ import annotations
 
 from benchmark.vocabulary import Protocol
 from leaderboard.service import DEMO_RESULTS, Leaderboard, LeaderboardSettings
-from leaderboard.store import Status
+from leaderboard.store import RowKind, Status
 
 
 def test_fresh_store_has_the_demo_rows(tmp_path):
@@ -16,8 +16,13 @@ def test_fresh_store_has_the_demo_rows(tmp_path):
     for s in demo:
         assert s.submission.metadata.forget_ratio == 10 and len(s.submission.cells) == 48
         assert all(c.ci_low is not None for c in s.submission.cells)  # the samples gave intervals
-    table = board.table(Protocol.OFFICIAL)
-    assert {"demo-vanilla", "demo-ga", "demo-graddiff", "demo-npo"} <= set(table.frame["model_name"])
+    assert {s.kind for s in demo} == {RowKind.DEMO}
+    real = board.table(Protocol.OFFICIAL)
+    assert not real.frame["model_name"].str.startswith("demo").any()  # never ranked among real rows
+    toys = board.table(Protocol.OFFICIAL, kinds=(RowKind.DEMO,)).frame
+    assert set(toys["model_name"]) == {"demo-vanilla", "demo-ga", "demo-graddiff", "demo-npo"}
+    assert toys["rank"].notna().all() and toys["coverage"].eq(24).all()  # complete: ranked among themselves
+    assert toys["combined_low"].notna().all()  # the samples' intervals give the combined score one
     # Reopening does not seed twice.
     again = Leaderboard.open(LeaderboardSettings(db_path=tmp_path / "lb.sqlite"))
     assert len(again.submissions(Status.APPROVED)) == len(board.submissions(Status.APPROVED))

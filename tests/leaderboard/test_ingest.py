@@ -247,3 +247,15 @@ def test_empty_samples_file_is_refused():
     sub, _ = _samples_submission()
     with pytest.raises(ValidationFailed, match="samples: is empty"):
         parse_upload(dump_submission(sub).encode(), samples=b"\n")
+
+
+def test_accuracies_on_two_scales_are_refused(official_values):
+    from leaderboard.ingest import parse_upload
+
+    doc = json.loads(json.dumps(official_values))
+    doc["Forget Set Results"]["classification"]["Pure Text Question Accuracy"] = 0.4667  # a fraction among percents
+    with pytest.raises(ValidationFailed, match="accuracies mix two scales: 0.4667 here but") as info:
+        parse_upload(json.dumps(doc).encode(), metadata=UPSTREAM_METADATA)
+    assert info.value.issues[-1].field == "cells.forget/classification/text/accuracy"
+    doc["Forget Set Results"]["classification"]["Pure Text Question Accuracy"] = 0.0  # zero is on every scale
+    assert parse_upload(json.dumps(doc).encode(), metadata=UPSTREAM_METADATA).submission.cells

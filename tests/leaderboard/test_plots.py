@@ -45,7 +45,7 @@ def test_tradeoff_scatter(empty_board):
     traces = {t.name: t for t in fig.data}
     assert list(traces["Vanilla (no unlearning)"].customdata) == [ids[0]]
     assert sorted(traces["Submission"].customdata) == [ids[1], ids[2]]
-    assert list(traces["Pareto front"].x) == [0.2, 0.3, 0.6]
+    assert list(traces["Pareto front"].x) == [20.0, 30.0, 60.0]  # the table's 0-100 scale
     assert "1 row(s) lack these cells" in fig.layout.title.text  # the forget-only row is not drawn at zero
     hover = " ".join(traces["Submission"].hovertext)
     assert "&lt;script&gt;" in hover and "<script>" not in hover
@@ -57,7 +57,7 @@ def test_set_bars_and_modality_comparison(empty_board):
     table, ids = _board_with_rows(empty_board)
     fig = set_bars(table, [ids[0], ids[2]], Task.GENERATION, Modality.IMAGE_TEXT)
     assert len(fig.data) == 2 and list(fig.data[0].x) == ["Forget ↓", "Test ↓", "Retain ↑", "Celebrity ↑"]
-    assert list(fig.data[1].y) == [0.3, None, 0.45, None] and fig.data[1].hovertext[1] == "not reported"
+    assert list(fig.data[1].y) == [30.0, None, 45.0, None] and fig.data[1].hovertext[1] == "not reported"
     comp = modality_comparison(table, EvalSet.FORGET, Task.GENERATION)
     points = [t for t in comp.data if t.name != "y = x"]
     assert [list(t.customdata) for t in points] == [[ids[2]]]
