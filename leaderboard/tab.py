@@ -172,7 +172,8 @@ def build_leaderboard_tab(board: Leaderboard, blocks: gr.Blocks) -> dict[str, An
     gr.Markdown(SCORE_LINE, elem_id="lb-score-line")
     with gr.Tabs():
         with gr.Tab("Table", id="lb-tab-table") as table_tab:
-            caption = gr.Markdown(first.caption, elem_id="lb-count")
+            # The load event replaces this with the view the URL asks for (and the store's latest rows).
+            caption = gr.Markdown("Loading the leaderboard…", elem_id="lb-count")
             with gr.Row(visible=not first.total, elem_id="lb-empty-row") as empty_row:
                 empty_md = gr.Markdown(first.empty_message, elem_id="lb-empty")
                 clear = gr.Button("Clear filters", size="sm", elem_id="lb-clear", scale=0)
@@ -199,7 +200,7 @@ def build_leaderboard_tab(board: Leaderboard, blocks: gr.Blocks) -> dict[str, An
                 with gr.Column(scale=3, min_width=300):
                     details = gr.HTML(SELECT_HINT, elem_id="lb-details")
                 with gr.Column(scale=2, min_width=300):
-                    bars = gr.Plot(label="The selected row vs its vanilla model", elem_id="lb-bars")
+                    bars = gr.Plot(label="The selected row vs its vanilla model", elem_id="lb-bars", visible=False)
         with gr.Tab("Plots", id="lb-tab-plots") as plots_tab, gr.Row():
             with gr.Column(min_width=300):
                 plot_kind = gr.Dropdown(PLOT_CHOICES, value="scores", label="Trade-off plot")
@@ -274,23 +275,22 @@ def build_leaderboard_tab(board: Leaderboard, blocks: gr.Blocks) -> dict[str, An
         row_param = params.get("row", "")
         row = int(row_param) if row_param.isdigit() else None
         shown = render(query, row, False, "scores", "forget", "classification")
-        detail, figure = SELECT_HINT, None
+        detail, figure = SELECT_HINT, gr.Plot(visible=False)
         if row is not None:
             detail, figure = show_row(query, row)
         return [*control_values(query), *shown, row, detail, figure]
 
     def show_row(query: TableQuery, row: int) -> tuple[str, Any]:
-        from leaderboard.errors import SubmissionNotFound
-
-        try:
-            return details_html(board, row), bars_figure(board, query, row)
-        except SubmissionNotFound:
-            return f"<p>No row #{row} on this board.</p>", None
+        # Only rows on the board (approved, of its kinds): a link must not reveal a pending or rejected one.
+        if row not in board.table(query.protocol, kinds=query.kinds).frame.index:
+            return f"<p>No row #{row} on this board.</p>", gr.Plot(visible=False)
+        figure = bars_figure(board, query, row)
+        return details_html(board, row), gr.Plot(value=figure, visible=figure is not None)
 
     def on_select(query: TableQuery, ids: list[int], evt: gr.SelectData) -> tuple[Any, ...]:
         index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
         if not isinstance(index, int) or not 0 <= index < len(ids):
-            return SELECT_HINT, None, None, query_string(query, None)
+            return SELECT_HINT, gr.Plot(visible=False), None, query_string(query, None)
         row = ids[index]
         detail, figure = show_row(query, row)
         return detail, figure, row, query_string(query, row)

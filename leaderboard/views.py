@@ -317,10 +317,10 @@ def table_view(board: Leaderboard, query: TableQuery) -> TableView:
     types["Rank"], widths["Rank"] = "str", "60px"
     cols["Model"] = [_model_cell(n, k, lk) for n, k, lk in zip(frame["model_name"], frame["kind"], frame["link"],
                                                               strict=True)]
-    types["Model"], widths["Model"] = "markdown", "210px"
+    types["Model"], widths["Model"] = "markdown", "190px"
     cols["Method"], types["Method"], widths["Method"] = [md(v) for v in frame["method"]], "markdown", "90px"
     cols["Base model"] = [md(v) for v in frame["base_model"]]
-    types["Base model"], widths["Base model"] = "markdown", "130px"
+    types["Base model"], widths["Base model"] = "markdown", "120px"
     cols["Forget split"] = [f"{int(r)} %" for r in frame["forget_ratio"]]
     types["Forget split"], widths["Forget split"] = "str", "76px"
     cols["Cells"], types["Cells"], widths["Cells"] = [f"{int(c)}/{SCORE_CELLS}" for c in frame["coverage"]], \

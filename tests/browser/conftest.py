@@ -80,5 +80,6 @@ def page(browser, server):
     pg.set_default_timeout(30_000)
     pg.goto(server["url"])
     pg.get_by_role("tab", name="Leaderboard").wait_for()
+    pg.locator("#lb-count").get_by_text("row(s)").wait_for()  # the load event has filled the page
     yield pg
     context.close()
