@@ -21,6 +21,7 @@ first page under 1 MB, table visible under 3 s, flat memory per visitor.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -176,10 +177,8 @@ def browser_side(path: Path) -> dict[str, Any]:
             def record(response: Any) -> None:
                 kind = response.request.resource_type
                 if kind in ("document", "xhr", "fetch", "eventsource"):
-                    try:
+                    with contextlib.suppress(Exception):  # streamed bodies cannot be read back
                         sizes[response.url] = len(response.body())
-                    except Exception:  # noqa: BLE001 - streamed bodies cannot be read back
-                        pass
 
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.on("response", record)
