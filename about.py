@@ -61,16 +61,20 @@ never as zero.
 
 ### Summary scores
 
-All use each task's primary metric (accuracy, ROUGE-L, accuracy), ROUGE-L put on 0-100 (x 100):
+Every value the board shows is on 0-100 (ROUGE and BLEU x 100). The scores use the 24 headline cells
+(each task's paper metric: accuracy, ROUGE-L, accuracy):
 
 - **forgetting** = 100 - mean of the forget- and test-set cells present (higher = more forgotten);
 - **utility** = mean of the retain- and celebrity-set cells present (higher = more kept);
 - **combined** = harmonic mean `2 F U / (F + U)`: high only when both are, so forgetting counts only
   when utility is kept (a model that answers nothing gets forgetting 100, utility 0, combined 0).
 
-Rows are ranked by the combined score. Scores average only the cells present; the **Cells F/U** column
-says how many of the 12 possible cells each rests on, so compare rows of equal coverage. Forgetting is
-measured against zero knowledge, not chance (random multiple choice scores 25 %).
+Only rows that report all 24 cells get a combined score and a rank; the **Cells** column says how many
+each row reports. With per-sample results, each score has a 95 % interval and a row ranks below
+another only when it is significantly worse, as on LMArena (ranges like 2–4); "Rank in group" compares
+rows of the same base model and forget ratio. The demo models are ranked on their own board, never
+among real rows. Forgetting is measured against zero knowledge, not chance (random multiple choice
+scores 25 %).
 
 ### The two protocols (never mixed in one column)
 

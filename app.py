@@ -31,6 +31,14 @@ LOG = logging.getLogger("mllmu_arena")
 SUBMIT_CONCURRENCY = 2
 """Submissions and moderation actions processed at once: their own group, so probes never hold them up."""
 
+SESSION_CAPACITY = 1000
+"""Browser sessions whose state the server keeps (Gradio's default is 10,000). Each holds a copy of the
+page's component values, about 0.9 MiB here (``bench/leaderboard_scale.py --browser``), so this bounds the
+server's memory; the oldest session is dropped first and its page falls back to the default view."""
+
+CACHE_LIFETIME_S = 3600
+"""Files Gradio serves (per-request CSV downloads) are deleted after this many seconds."""
+
 TITLE = "MLLMU-Bench Arena"
 
 
@@ -180,7 +188,7 @@ def build_app(settings: AppSettings, services: Services | None = None) -> gr.Blo
     throttle = TokenThrottle()
     bases = sorted(set(services.board.table().frame["base_model"]) | {"llava-hf/llava-1.5-7b-hf",
                                                                        "HuggingFaceM4/idefics2-8b"})
-    with gr.Blocks(title=TITLE) as blocks:
+    with gr.Blocks(title=TITLE, delete_cache=(CACHE_LIFETIME_S, CACHE_LIFETIME_S)) as blocks:
         gr.Markdown(f"# {TITLE}\nA leaderboard and a live probe for multimodal machine unlearning "
                     "([MLLMU-Bench](https://arxiv.org/abs/2410.22108)).")
         with gr.Tabs():
@@ -214,7 +222,8 @@ def launch_kwargs(settings: AppSettings) -> dict[str, Any]:
     # Uploads larger than the biggest file the board accepts are refused by Gradio before they are stored.
     max_upload = max(MAX_SUBMISSION_BYTES, MAX_SAMPLES_BYTES)
     return {"server_name": settings.host, "server_port": settings.port or None, "theme": theme,
-            "css": LEADERBOARD_CSS + PROBE_CSS, "footer_links": ["api", "settings"], "max_file_size": max_upload}
+            "css": LEADERBOARD_CSS + PROBE_CSS, "footer_links": ["api", "settings"], "max_file_size": max_upload,
+            "state_session_capacity": SESSION_CAPACITY}
 
 
 def port_problem(host: str, port: int) -> str | None:

@@ -10,6 +10,7 @@ second round trip.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 from dataclasses import replace
@@ -131,7 +132,8 @@ def write_csv(view: TableView, folder: Path = CSV_FOLDER) -> Path:
     for old in folder.glob("*/*.csv"):
         if now - old.stat().st_mtime > CSV_MAX_AGE_S:
             old.unlink(missing_ok=True)
-            old.parent.rmdir() if not any(old.parent.iterdir()) else None
+            with contextlib.suppress(OSError):  # another request may be writing there
+                old.parent.rmdir()
     own = Path(tempfile.mkdtemp(dir=folder))
     name = f"mllmu-leaderboard-{view.query.board}-{view.query.protocol.value}.csv"
     return atomic_write(own / name, csv_text(view))
@@ -228,12 +230,18 @@ def build_leaderboard_tab(board: Leaderboard, blocks: gr.Blocks) -> dict[str, An
     plot_inputs = [plots_open, plot_kind, mod_set, mod_task]
 
     def render(query: TableQuery, row: int | None, show_plots: bool, kind: str, set_: str, task: str) -> list[Any]:
+        choices = filter_choices(board.table(query.protocol, kinds=query.kinds))
+        # A filter value this board does not have (from an old link, or another board) is dropped, not kept
+        # hidden behind a dropdown that says "All".
+        query = replace(
+            query,
+            base_model=query.base_model if query.base_model in choices["base_model"] else ALL,
+            forget_ratio=query.forget_ratio if query.forget_ratio in choices["forget_ratio"] else ALL,
+            method=query.method if query.method in choices["method"] else ALL,
+        )
         view = table_view(board, query)
-        choices = filter_choices(board.table(view.query.protocol, kinds=view.query.kinds))
-        dropdowns = [gr.Dropdown(choices=choices[name], value=value if value in choices[name] else ALL)
-                     for name, value in (("base_model", view.query.base_model),
-                                         ("forget_ratio", view.query.forget_ratio),
-                                         ("method", view.query.method))]
+        dropdowns = [gr.Dropdown(choices=choices[name], value=getattr(view.query, name))
+                     for name in ("base_model", "forget_ratio", "method")]
         grid = gr.Dataframe(value=view.display, datatype=view.datatypes,  # type: ignore[arg-type]
                             column_widths=view.widths)
         plots: list[Any] = [gr.skip(), gr.skip()]

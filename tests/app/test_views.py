@@ -216,3 +216,20 @@ def test_probe_rendering_escapes_model_output():
     page = render_answers(state)
     assert "<script>" not in page and "&lt;script&gt;" in page and "&lt;b&gt;m&lt;/b&gt;" in page
     assert page.count('class="probe-answer"') == 2
+
+
+def test_the_tab_callbacks_render_one_page_and_drop_filters_the_board_lacks(board):
+    import gradio as gr
+
+    from leaderboard.tab import build_leaderboard_tab
+
+    with gr.Blocks() as blocks:
+        tab = build_leaderboard_tab(board, blocks)
+    out = tab["render"](TableQuery(method="no such method", board="demo"), None, False, "scores", "forget",
+                        "classification")
+    method_dropdown, grid, caption = out[2], out[3], out[4]
+    assert method_dropdown.value == "All" and caption.startswith("4 row(s), 4 ranked")
+    assert len(grid.value["data"]) == 4
+    controls = ["real", "official", "upstream", "All", "All", "GA", "All", [], "rank"]
+    out = tab["on_input"](*controls, None, False, "scores", "forget", "classification")
+    assert out[4].startswith("1 row(s)") and out[12] == "q=upstream&method=GA"  # the URL of the view

@@ -36,10 +36,19 @@ def fill(page, elem_id: str, value: str) -> None:
 
 
 def choose(page, elem_id: str, value: str) -> None:
-    """Type a value into a Gradio dropdown, confirm it, and wait until the page holds it."""
-    fill(page, elem_id, value)
-    page.locator(f"#{elem_id} input").press("Enter")
-    page.locator(f"#{elem_id} input").blur()
+    """Pick ``value`` in a Gradio dropdown (clicking its option, or typing it when it is a custom value)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    box = page.locator(f"#{elem_id} input")
+    box.click()
+    option = page.get_by_role("option", name=value, exact=True).first
+    try:
+        option.wait_for(timeout=3000)
+        option.click()
+    except PlaywrightTimeout:  # not one of the choices: a custom value
+        box.fill(value)
+        box.press("Enter")
+    box.blur()
     page.wait_for_function(f"() => document.querySelector('#{elem_id} input').value === {value!r}")
 
 
