@@ -70,10 +70,8 @@ COLUMN_GROUPS: dict[str, str] = {
 UNLEARNING_CHOICES = [ALL, "multimodal", "text", "none", "not reported"]
 
 SCORE_LINE = (
-    "**How the score is made:** every value is on a 0–100 scale (ROUGE and BLEU ×100). *Forgetting* = 100 − the "
-    "mean of the 12 forget and test headline cells, *utility* = the mean of the 12 retain and celebrity ones, "
-    "*combined* = their harmonic mean. Only rows that report all 24 cells are ranked; with 95 % intervals a row "
-    "ranks below another only when it is significantly worse (ranges like 2–4)."
+    "**Score** = harmonic mean of *forgetting* (100 − forget/test cells) and *utility* (retain/celebrity cells), "
+    "all on 0–100 · ranked only with all 24 cells · 2–4 = rank range from 95 % intervals"
 )
 DEMO_BANNER = (
     "**Demo board: toy models for trying the app.** These rows are the project's 3 MB demo checkpoints on "

@@ -55,3 +55,19 @@ def test_help_lists_the_flags():
     assert out.returncode == 0
     for flag in ("--host", "--port", "--db", "--models", "--data", "--admin-token", "--answer-time-limit"):
         assert flag in out.stdout
+
+
+def test_a_busy_port_gets_one_line_naming_the_flag():
+    import os
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, capture_output=True,
+                              text=True, timeout=120, env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"error: port {port} on 127.0.0.1 is already in use; start the app with --port N (or --port 0 for any free "
+        "port)"]
