@@ -68,6 +68,8 @@ CSS = """
 
 SELECT_HINT = "<p>Select a row to see everything about it.</p>"
 
+LOG_NOTE = "Every approval, rejection and withdrawal, newest first."
+
 SYNC_URL_JS = """(qs) => {
   const url = new URL(window.location.href);
   url.search = qs ? "?" + qs : "";
@@ -215,7 +217,7 @@ def build_leaderboard_tab(board: Leaderboard, blocks: gr.Blocks) -> dict[str, An
                                            label="Task")
                 modality_plot = gr.Plot(label="Image+text vs text only", elem_id="lb-modality")
         with gr.Tab("Changelog", id="lb-tab-changelog") as log_tab:
-            gr.Markdown("Every approval, rejection and withdrawal, newest first.")
+            log_note = gr.Markdown(LOG_NOTE, elem_id="lb-log-note")
             changelog = gr.Dataframe(value=None, datatype=CHANGELOG_TYPES, interactive=False,  # type: ignore[arg-type]
                                      show_label=False, elem_id="lb-changelog")
     query_state = gr.State(TableQuery())
@@ -330,7 +332,13 @@ def build_leaderboard_tab(board: Leaderboard, blocks: gr.Blocks) -> dict[str, An
     gr.on([plot_kind.input, mod_set.input, mod_task.input], on_plots, [query_state, plot_kind, mod_set, mod_task],
           [plots_open, tradeoff, modality_plot], **private)
     table_tab.select(lambda: False, None, plots_open, **private)
-    log_tab.select(lambda: (False, changelog_frame(board)), None, [plots_open, changelog], **private)
+    def on_log() -> tuple[Any, ...]:
+        frame = changelog_frame(board)
+        note = (LOG_NOTE if len(frame) else
+                "No approval, rejection or withdrawal yet: the rows seeded with a new store are not events.")
+        return False, frame, note
+
+    log_tab.select(on_log, None, [plots_open, changelog, log_note], **private)
     copy.click(None, None, link, js=COPY_LINK_JS, **private).then(lambda: gr.Textbox(visible=True), None, link,
                                                                    **private)
     csv_button.click(on_csv, query_state, csv_file, **private)

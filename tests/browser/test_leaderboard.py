@@ -137,7 +137,8 @@ def test_empty_state_and_clearing_filters(page, server):
 
 def test_changelog_and_csv(page):
     page.get_by_role("tab", name="Changelog").click()
-    page.locator("#lb-changelog").wait_for()
+    page.wait_for_function("() => document.querySelectorAll('#lb-changelog [role=gridcell]').length > 0 "
+                           "|| document.querySelector('#lb-log-note').innerText.includes('No approval')")
     open_tab(page, "Leaderboard")
     page.get_by_role("tab", name="Table").click()
     page.locator("#lb-csv").click()
