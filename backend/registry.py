@@ -159,6 +159,19 @@ class ModelSpec(BaseModel):
         return path if path.is_absolute() else (root or REPO_ROOT) / path
 
     @classmethod
+    def hub(cls, repo_id: str, *, revision: str | None = None) -> ModelSpec:
+        """A Hub model pasted by a user: always the Hub, never a folder on this machine with the same name.
+
+        Raises:
+            ValueError: ``repo_id`` is not a valid Hub id (the message says why).
+        """
+        problem = repo_id_problem(repo_id)
+        if problem:
+            raise ValueError(problem)
+        label = re.sub(r"[^A-Za-z0-9._-]", "-", repo_id)[:64].strip("-._") or "model"
+        return cls(name=label, repo_id=repo_id, revision=revision or "main")
+
+    @classmethod
     def adhoc(cls, source: str | Path, *, revision: str | None = None, name: str | None = None) -> ModelSpec:
         """A spec for a model outside the registry: an existing folder, else a Hub id (revision defaults to main)."""
         text = str(source)

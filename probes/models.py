@@ -204,6 +204,13 @@ class ModelPool:
         """Registry names, in file order."""
         return list(self.registry.names)
 
+    def is_demo(self, name: str | None) -> bool:
+        """True for the project's toy demo models (registry entries under ``demo/models`` or named ``demo...``)."""
+        if not name or name not in self.names():
+            return False
+        spec = self.registry.get(name)
+        return name.startswith("demo") or (spec.path or "").replace("\\", "/").startswith("demo/")
+
     def describe(self, name: str) -> str:
         """One line about a registry entry (method, forget ratio, source)."""
         spec = self.registry.get(name)
@@ -229,7 +236,7 @@ class ModelPool:
         if choice.custom:
             if not self.allow_custom:
                 raise ProbeInputError("custom Hub models are disabled on this server; pick a registry model")
-            return ModelSpec.adhoc(choice.name, revision=choice.revision)
+            return ModelSpec.hub(choice.name, revision=choice.revision)
         try:
             return self.registry.get(choice.name)
         except UnknownModelError as exc:
@@ -257,3 +264,12 @@ class ModelPool:
         with self._lock:
             self._seen.update((self._key(left), self._key(right)))
         return pair
+
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.])(?:/[\w.@+-]+){2,}/?")
+
+
+def load_error_message(exc: BaseException) -> str:
+    """A failure as one plain line for a user: its type and message, with this server's paths left out."""
+    text = " ".join(str(exc).split()) or "no message"
+    return f"{type(exc).__name__}: {_ABSOLUTE_PATH.sub('<server path>', text)}"

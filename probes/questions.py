@@ -8,6 +8,7 @@ user turn for chat-template models. No few-shot demos: one question at a time.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from benchmark.dataset import Benchmark, MultipleChoice, Profile, Question
@@ -21,6 +22,7 @@ from benchmark.prompts import (
     official_mc_query,
     options_block,
 )
+from benchmark.verdicts import Fact, multiple_choice_fact, open_fact, template_terms
 from benchmark.vocabulary import EvalSet, Modality, Task
 
 ALL_QUESTIONS = "all"
@@ -79,6 +81,22 @@ class ProbeQuestion:
     """The person's ID."""
     question_index: int = 0
     """Index within the person's questions of this task."""
+    fact: Fact | None = None
+    """What an answer must state to know the fact (:mod:`benchmark.verdicts`); None for free-form questions."""
+
+
+Templates = Mapping[tuple[Task, int], frozenset[str]]
+"""(task, question index) -> the terms most people's ground truths to that question share."""
+
+
+def slot_templates(profiles: Sequence[Profile]) -> dict[tuple[Task, int], frozenset[str]]:
+    """The shared template of each question slot, from the ground truths of ``profiles`` (one set's people)."""
+    answers: dict[tuple[Task, int], list[str]] = {}
+    for profile in profiles:
+        for task in (Task.GENERATION, Task.CLOZE):
+            for index, q in enumerate(profile.questions(task)):
+                answers.setdefault((task, index), []).append(q.reference)
+    return {slot: template_terms(texts) for slot, texts in answers.items()}
 
 
 def _portrait(profile: Profile) -> bytes:
@@ -98,7 +116,8 @@ def find_profile(benchmark: Benchmark, eval_set: EvalSet, forget_ratio: int, per
     raise ProbeInputError(f"no person with ID {person_id!r} in the {eval_set.value} set (forget {forget_ratio} %)")
 
 
-def _question(q: Question, key: str, index: int, profile: Profile, eval_set: EvalSet) -> ProbeQuestion:
+def _question(q: Question, key: str, index: int, profile: Profile, eval_set: EvalSet,
+              templates: Templates) -> ProbeQuestion:
     image = q.modality is Modality.IMAGE_TEXT
     images = (_portrait(profile),) if image else ()
     if isinstance(q, MultipleChoice):
@@ -106,16 +125,19 @@ def _question(q: Question, key: str, index: int, profile: Profile, eval_set: Eva
         shown = options_block(q)
         chat = f"{shown}\n{MC_INSTRUCTION}"
         reference_text = f"{q.correct}: {q.options[q.correct]}"
+        fact = multiple_choice_fact(q.correct, q.options, q.question)
     elif q.task is Task.CLOZE:
         prompt = official_cloze_query(q)  # type: ignore[arg-type]
         shown = q.question
         chat = cloze_text(q)  # type: ignore[arg-type]
         reference_text = q.reference
+        fact = open_fact(q.task, q.reference, q.question)
     else:
         prompt = official_generation_prompt(q)  # type: ignore[arg-type]
         shown = q.question
         chat = generation_text(q)  # type: ignore[arg-type]
         reference_text = q.reference
+        fact = open_fact(q.task, q.reference, q.question, templates.get((q.task, index), frozenset()))
     return ProbeQuestion(
         key=key,
         task=q.task,
@@ -129,16 +151,21 @@ def _question(q: Question, key: str, index: int, profile: Profile, eval_set: Eva
         eval_set=eval_set,
         profile_id=profile.id,
         question_index=index,
+        fact=fact,
     )
 
 
-def person_questions(profile: Profile, eval_set: EvalSet, modality: Modality | None = None) -> list[ProbeQuestion]:
-    """Every question of ``profile`` (of one modality, or both), multiple choice first, then cloze, then generation."""
+def person_questions(profile: Profile, eval_set: EvalSet, modality: Modality | None = None,
+                     templates: Templates | None = None) -> list[ProbeQuestion]:
+    """Every question of ``profile`` (of one modality, or both), multiple choice first, then cloze, then generation.
+
+    ``templates`` (:func:`slot_templates` of the set's people) keep template words out of the facts.
+    """
     out = []
     for task in TASK_ORDER:
         for index, q in enumerate(profile.questions(task)):
             if modality is None or q.modality is modality:
-                out.append(_question(q, f"{task.value}/{index}", index, profile, eval_set))
+                out.append(_question(q, f"{task.value}/{index}", index, profile, eval_set, templates or {}))
     return out
 
 
@@ -153,10 +180,11 @@ def question_choices(profile: Profile, eval_set: EvalSet, modality: Modality | N
 
 
 def select_questions(
-    profile: Profile, eval_set: EvalSet, modality: Modality | None, key: str = ALL_QUESTIONS
+    profile: Profile, eval_set: EvalSet, modality: Modality | None, key: str = ALL_QUESTIONS,
+    templates: Templates | None = None,
 ) -> list[ProbeQuestion]:
     """All of the person's questions (``key == "all"``) or the one named by ``key`` (``task/index``)."""
-    qs = person_questions(profile, eval_set, modality)
+    qs = person_questions(profile, eval_set, modality, templates)
     if key in (ALL_QUESTIONS, "", None):
         return qs
     chosen = [q for q in qs if q.key == key]
@@ -166,11 +194,18 @@ def select_questions(
     return chosen
 
 
+MAX_FREE_TEXT_CHARS = 1000
+"""Longest free-form question (refused before it is tokenised)."""
+
+
 def free_question(text: str, image: bytes | None = None) -> ProbeQuestion:
     """A free-form question (not scored), with the portrait-style prompt when an image is given."""
     text = text.strip()
     if not text:
         raise ProbeInputError("the free-form question is empty")
+    if len(text) > MAX_FREE_TEXT_CHARS:
+        raise ProbeInputError(f"the free-form question is {len(text):,} characters long; at most "
+                              f"{MAX_FREE_TEXT_CHARS:,} are allowed")
     if image:
         return ProbeQuestion(FREE_KEY, None, Modality.IMAGE_TEXT, text, free_prompt(text, with_image=True), text,
                              (image,))

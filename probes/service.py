@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from benchmark.dataset import Benchmark, Profile
 from benchmark.vocabulary import EvalSet, Modality
@@ -21,13 +22,18 @@ from probes.questions import (
     Person,
     ProbeInputError,
     ProbeQuestion,
+    Templates,
     find_profile,
     free_question,
     people,
     question_choices,
     select_questions,
+    slot_templates,
 )
-from probes.session import ProbeState, run_probe
+from probes.session import POLL_S, ProbeState, run_probe
+
+if TYPE_CHECKING:
+    from backend.model import Model
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,7 @@ class ProbeService:
         self.time_limit_s = time_limit_s
         self._defaults = (default_left, default_right)
         self._benchmark = benchmark
+        self._templates: Templates | None = None
 
     @property
     def benchmark(self) -> Benchmark:
@@ -104,7 +111,19 @@ class ProbeService:
         if not request.person_id:
             raise ProbeInputError("pick a person (or write a free-form question)")
         profile = self.profile(request.eval_set, request.person_id)
-        return select_questions(profile, request.eval_set, request.modality, request.question_key)
+        return select_questions(profile, request.eval_set, request.modality, request.question_key,
+                                self.templates(request.eval_set))
+
+    def templates(self, eval_set: EvalSet) -> Templates:
+        """The shared template of each question slot, from every person of the benchmark (computed once).
+
+        Every split counts, not only ``eval_set``'s people: in a small set two people may share a fact
+        (a hobby), which must not pass for template.
+        """
+        if self._templates is None:
+            people = {p.id: p for split in self.benchmark.splits.values() for p in split}
+            self._templates = slot_templates(list(people.values()))
+        return self._templates
 
     def run(self, request: ProbeRequest, cancel: threading.Event | None = None) -> Iterator[ProbeState]:
         """Validate, load both models (yielding loading states), then :func:`run_probe`.
@@ -115,10 +134,31 @@ class ProbeService:
         """
         questions = self.questions(request)
         models = (request.left.label, request.right.label)
+        cancel = cancel or threading.Event()
         for choice in (request.left, request.right):
             if not self.pool.is_loaded(choice):
                 yield ProbeState(models, status=f"Loading {choice.label} (first use; later probes reuse it)…")
-        left, right = self.pool.get_pair(request.left, request.right)
+        # Loading cannot be interrupted: it runs in a thread (and finishes for the next probe) while Stop
+        # ends this probe at once.
+        loaded: list[tuple[Model, Model]] = []
+        failed: list[BaseException] = []
+
+        def load() -> None:
+            try:
+                loaded.append(self.pool.get_pair(request.left, request.right))
+            except BaseException as exc:  # noqa: BLE001 - handed to the probe's thread below
+                failed.append(exc)
+
+        loader = threading.Thread(target=load, name="probe-load", daemon=True)
+        loader.start()
+        while loader.is_alive():
+            if cancel.is_set():
+                yield ProbeState(models, status="Stopped.", finished=True)
+                return
+            loader.join(timeout=POLL_S)
+        if failed:
+            raise failed[0]
+        left, right = loaded[0]
         yield from run_probe(
             left,
             right,

@@ -2,9 +2,15 @@
 
 :func:`run_probe` asks two models (the seam, :class:`backend.model.Model`)
 each question in turn, each streaming in its own worker thread, and yields a
-growing :class:`ProbeState` that the tab renders and the API returns. Closing
-the iterator or setting its ``cancel`` event stops both models at their next
-token; each finished answer is scored (:mod:`probes.verdicts`).
+growing :class:`ProbeState` that the tab renders and the API returns. Each
+finished answer is scored (:mod:`probes.verdicts`) and each row gets the right
+model's verdict relative to the left one (:mod:`benchmark.verdicts`).
+
+Stopping: setting the ``cancel`` event (or closing the iterator) ends the probe
+within one poll (:data:`POLL_S`) at any moment: finished answers stay, unfinished
+ones are marked ``stopped`` with the text they had, the state says "Stopped."
+and is yielded one last time. The model threads are told to stop at their next
+token and are not waited for, so a slow prefill never holds the page.
 """
 
 from __future__ import annotations
@@ -20,10 +26,11 @@ from backend.model import Request
 from benchmark.extraction import ASSISTANT
 from benchmark.prompts import user
 from benchmark.records import SampleRecord
+from benchmark.verdicts import Verdict, summary_sentence, verdict, verdict_counts
 from benchmark.vocabulary import PromptStyle, Task
 from probes.models import prompt_style
 from probes.questions import TASK_LABELS, TASK_ORDER, ProbeQuestion
-from probes.verdicts import Marker, knows, marker, score_answer, score_text
+from probes.verdicts import knows, score_answer, score_text
 
 if TYPE_CHECKING:
     from backend.model import Model, TextStream
@@ -43,16 +50,18 @@ class Answer:
     """The error message, when the model failed."""
     record: SampleRecord | None = None
     """The scored record (benchmark questions only), once done."""
+    knows: bool | None = None
+    """Whether it states the question's fact (:func:`benchmark.verdicts.knows`); None while unscored."""
+    marker: str | None = None
+    """Left answer: ``knows`` / ``does not know``; right answer: its :class:`~benchmark.verdicts.Verdict`."""
 
     @property
     def correct(self) -> bool | None:
-        """Whether the answer shows the fact (:func:`probes.verdicts.knows`); None while unscored."""
-        return knows(self.record)
-
-    @property
-    def marker(self) -> Marker | None:
-        """*still known* or *forgotten* (:func:`probes.verdicts.marker`); None while unscored."""
-        return marker(self.record)
+        """The benchmark's own score: right (MC, cloze) or ROUGE-L at least 0.5 (generation); None if unscored."""
+        if self.record is None:
+            return None
+        key = "rougeL" if self.record.task is Task.GENERATION else "accuracy"
+        return self.record.scores[key] >= (0.5 if key == "rougeL" else 1.0)
 
     @property
     def score_text(self) -> str:
@@ -69,6 +78,7 @@ class Answer:
             "answer": self.record.answer if self.record else None,
             "scores": dict(self.record.scores) if self.record else None,
             "correct": self.correct,
+            "knows": self.knows,
             "marker": self.marker,
         }
 
@@ -79,6 +89,21 @@ class ProbeRow:
 
     question: ProbeQuestion
     answers: tuple[Answer, Answer]
+    verdict: Verdict | None = None
+    """The right model's verdict relative to the left one, once both answers are scored."""
+
+    def settle(self) -> None:
+        """Score what is done: each side's knowledge, and the verdict once both sides are scored."""
+        left, right = self.answers
+        for answer in self.answers:
+            if answer.done and answer.record is not None and answer.knows is None:
+                answer.knows = knows(self.question, answer.record)
+        if left.knows is not None:
+            left.marker = "knows" if left.knows else "does not know"
+        eval_set = self.question.eval_set
+        if eval_set is not None and left.knows is not None and right.knows is not None:
+            self.verdict = verdict(eval_set, left.knows, right.knows)
+            right.marker = self.verdict.value
 
 
 @dataclass(frozen=True)
@@ -116,6 +141,20 @@ class ProbeState:
             out.append(TaskSummary(task, len(scored), correct, sum(rouge) / len(rouge) if rouge else None))
         return out
 
+    @property
+    def verdicts(self) -> list[Verdict]:
+        """The verdicts of the rows scored so far."""
+        return [r.verdict for r in self.rows if r.verdict is not None]
+
+    def verdict_line(self) -> str:
+        """E.g. ``forgot 7 of the 9 facts the reference knew`` (per set probed); empty before any verdict."""
+        parts = []
+        for eval_set in dict.fromkeys(r.question.eval_set for r in self.rows if r.verdict is not None):
+            assert eval_set is not None
+            parts.append(summary_sentence(eval_set, [r.verdict for r in self.rows
+                                                     if r.verdict is not None and r.question.eval_set is eval_set]))
+        return "; ".join(parts)
+
     def summary_line(self) -> str:
         """E.g. ``MC 4/5 vs 1/5 · cloze 2/2 vs 0/2 · generation ROUGE-L 0.71 vs 0.12`` (left vs right)."""
         left, right = self.summary(0), self.summary(1)
@@ -134,6 +173,8 @@ class ProbeState:
             "status": self.status,
             "finished": self.finished,
             "summary": self.summary_line(),
+            "verdict_summary": self.verdict_line(),
+            "verdicts": verdict_counts(self.verdicts),
             "rows": [
                 {
                     "key": r.question.key,
@@ -141,6 +182,7 @@ class ProbeState:
                     "modality": r.question.modality.value,
                     "question": r.question.question,
                     "reference": r.question.reference_text,
+                    "verdict": r.verdict.value if r.verdict else None,
                     "answers": [a.to_dict() for a in r.answers],
                 }
                 for r in self.rows
@@ -189,6 +231,22 @@ def _pump(
         out.put((side, "error", f"{type(exc).__name__}: {exc}"))
 
 
+POLL_S = 0.05
+"""How often the probe looks at its cancel event while waiting for tokens (Stop takes effect within this)."""
+
+STOPPED = "stopped"
+"""The stop reason of an answer cut by Stop."""
+
+
+def stop_row(row: ProbeRow) -> None:
+    """Mark the unfinished answers of ``row`` as stopped (their text so far is kept; they are not scored)."""
+    for answer in row.answers:
+        if not answer.done:
+            answer.done = True
+            answer.stop_reason = STOPPED
+            answer.text = answer.text.split(ASSISTANT, 1)[0]
+
+
 def run_probe(
     left: Model,
     right: Model,
@@ -202,21 +260,20 @@ def run_probe(
     """Ask both models each question, streaming both answers at once; yields the state as it grows.
 
     Args:
-        left: The left model (usually the vanilla one).
+        left: The left model (the reference, usually the vanilla one).
         right: The right model (usually the unlearned one).
         questions: What to ask, in order.
         max_new_tokens: Most tokens per answer.
         time_limit_s: Wall-clock limit per answer; an answer cut by it is scored as it stands.
-        cancel: Set it to stop; closing the iterator stops too (the UI's stop button does that).
+        cancel: Set it to stop (see the module docstring); closing the iterator stops too.
         min_interval_s: Least time between two yields while text streams in (the last state always comes).
 
     Yields:
         The same :class:`ProbeState` object, updated: after each batch of chunks, after each scored
-        question, and finished at the end.
+        question, and finished at the end ("Done" or "Stopped.").
     """
     cancel = cancel or threading.Event()
     state = ProbeState(models=(left.name, right.name))
-    threads: list[threading.Thread] = []
     # One event per answer: a stream may set its own event when it ends, which must not stop the other side.
     stops: list[threading.Event] = []
     try:
@@ -228,26 +285,19 @@ def run_probe(
             state.status = f"Answering question {number} of {len(questions)}…"
             messages: queue.Queue[tuple[int, str, str | None]] = queue.Queue()
             stops = [threading.Event(), threading.Event()]
-            threads = [
+            for side, model in enumerate((left, right)):
                 threading.Thread(
                     target=_pump,
                     args=(side, model, question, messages),
                     kwargs={"max_new_tokens": max_new_tokens, "cancel": stops[side], "time_limit_s": time_limit_s},
                     name=f"probe-{side}",
                     daemon=True,
-                )
-                for side, model in enumerate((left, right))
-            ]
-            for t in threads:
-                t.start()
+                ).start()
             yield state
             last = time.monotonic()
-            while not all(a.done for a in row.answers):
-                if cancel.is_set():
-                    for stop in stops:
-                        stop.set()
+            while not all(a.done for a in row.answers) and not cancel.is_set():
                 try:
-                    side, kind, payload = messages.get(timeout=0.1)
+                    side, kind, payload = messages.get(timeout=POLL_S)
                 except queue.Empty:
                     continue
                 answer = row.answers[side]
@@ -259,19 +309,20 @@ def run_probe(
                     answer.error = payload if kind == "error" else None
                     answer.text = answer.text.split(ASSISTANT, 1)[0]
                     answer.record = score_answer(question, answer.text) if kind != "error" else None
+                    row.settle()
                 now = time.monotonic()
                 if kind != "chunk" or now - last >= min_interval_s:
                     last = now
                     yield state
-            for t in threads:
-                t.join(timeout=5)
-        stopped = cancel.is_set()
-        state.status = "Stopped." if stopped else f"Done: {len(state.rows)} question(s)."
+            if cancel.is_set():
+                for stop in stops:
+                    stop.set()
+                stop_row(row)
+                break
+        state.status = "Stopped." if cancel.is_set() else f"Done: {len(state.rows)} question(s)."
         state.finished = True
         yield state
     finally:
-        cancel.set()  # a closed iterator (stop button, client gone) stops both models at their next token
+        cancel.set()  # a closed iterator (client gone) stops both models at their next token
         for stop in stops:
             stop.set()
-        for t in threads:
-            t.join(timeout=5)

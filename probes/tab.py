@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import html
 import io
+import threading
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from benchmark.verdicts import VERDICT_LEGEND, Verdict
 from benchmark.vocabulary import EvalSet, Modality
-from probes.models import ModelChoice, custom_model
-from probes.questions import ALL_QUESTIONS, TASK_LABELS, ProbeInputError
+from probes.models import ModelChoice, custom_model, load_error_message
+from probes.questions import ALL_QUESTIONS, MAX_FREE_TEXT_CHARS, TASK_LABELS, ProbeInputError
 from probes.service import ProbeRequest, ProbeService
-from probes.session import ProbeState
+from probes.session import STOPPED, ProbeState
 
 SET_CHOICES = [
     ("Forget (should be forgotten)", EvalSet.FORGET.value),
@@ -43,6 +45,17 @@ CSS = """
 .probe-good {background: #d1fadf; color: #05603a;}
 .probe-bad {background: #fee4e2; color: #912018;}
 .probe-neutral {background: #eaecf0; color: #344054;}
+.probe-legend {list-style: none; padding: 0; margin: 4px 0; font-size: 0.88em;}
+.probe-legend li {margin: 2px 0;}
+.probe-answer-text, .probe-q {overflow-wrap: anywhere;}
+@media (max-width: 600px) {
+  .probe-table, .probe-table tbody, .probe-table tr {display: block; width: 100%;}
+  .probe-table thead {display: none;}
+  .probe-table tr {border-bottom: 2px solid var(--border-color-primary); padding: 4px 0;}
+  .probe-table td {display: block; width: auto; border-bottom: none; padding: 4px 2px;}
+  .probe-table td.probe-answer::before {content: attr(data-model); display: block; font-weight: 600;
+    font-size: 0.85em; color: var(--body-text-color-subdued);}
+}
 """
 """Styles of the answer table (passed to ``launch(css=...)`` by the app)."""
 
@@ -58,35 +71,48 @@ def parse_choice(name: str | None, hub_id: str | None = None, revision: str | No
     return ModelChoice(name)
 
 
-def _badge(answer: Any, eval_set: EvalSet | None) -> str:
+def _badge(answer: Any) -> str:
+    """The answer's marker: the left one's knowledge, the right one's verdict (green when it is what is wanted)."""
     marker = answer.marker
     if answer.error:
-        return '<span class="probe-badge probe-bad">error</span>'
+        return '<span class="probe-badge probe-bad" data-marker="error">error</span>'
+    if answer.stop_reason == STOPPED:
+        return '<span class="probe-badge probe-neutral" data-marker="stopped">stopped</span>'
     if marker is None:
-        return '<span class="probe-badge probe-neutral">…</span>' if not answer.done else ""
-    forgotten = marker == "forgotten"
-    wanted_forgotten = eval_set is not None and eval_set.lower_is_better
-    good = forgotten == wanted_forgotten
-    return (
-        f'<span class="probe-badge {"probe-good" if good else "probe-bad"}" data-marker="{html.escape(marker)}">'
-        f"{html.escape(marker)}</span>"
-    )
+        return '<span class="probe-badge probe-neutral" data-marker="pending">…</span>' if not answer.done else ""
+    good = Verdict(marker).good if marker in {v.value for v in Verdict} else None
+    kind = {True: "probe-good", False: "probe-bad"}.get(good, "probe-neutral") if good is not None else "probe-neutral"
+    return f'<span class="probe-badge {kind}" data-marker="{html.escape(marker)}">{html.escape(marker)}</span>'
 
 
-def _answer_cell(answer: Any, side: str, eval_set: EvalSet | None) -> str:
+LEGEND = "".join(
+    f'<li><span class="probe-badge {"probe-good" if v.good else "probe-bad" if v.good is False else "probe-neutral"}">'
+    f"{html.escape(v.value)}</span> {html.escape(VERDICT_LEGEND[v])}</li>"
+    for v in Verdict
+)
+"""What each verdict of the right model means (the left model's answers say *knows* or *does not know*)."""
+
+DEMO_BANNER = (
+    "**Demo models: toys for trying the app.** {names} are the project's tiny (about 3 MB) checkpoints, "
+    "trained on the generated demo people; their answers say nothing about real unlearning."
+)
+
+
+def _answer_cell(answer: Any, side: str, model: str) -> str:
+    """One answer (``model`` is the escaped model name, shown above the answer on a phone)."""
     text = html.escape(answer.text.strip()) if answer.text.strip() else ("…" if not answer.done else "(empty answer)")
     extra = []
     if answer.score_text:
         extra.append(html.escape(answer.score_text))
-    if answer.stop_reason in ("time_limit", "cancelled"):
-        extra.append("stopped: " + html.escape(answer.stop_reason.replace("_", " ")))
+    if answer.stop_reason == "time_limit":
+        extra.append("cut by the time limit")
     if answer.error:
         extra.append(html.escape(answer.error))
     meta = f'<div class="probe-gt">{" · ".join(extra)}</div>' if extra else ""
     done = "true" if answer.done else "false"
     return (
-        f'<td class="probe-answer" data-side="{side}" data-done="{done}">'
-        f'<div class="probe-answer-text">{text}</div>{meta}{_badge(answer, eval_set)}</td>'
+        f'<td class="probe-answer" data-side="{side}" data-done="{done}" data-model="{model}">'
+        f'<div class="probe-answer-text">{text}</div>{meta}{_badge(answer)}</td>'
     )
 
 
@@ -101,25 +127,39 @@ def render_answers(state: ProbeState | None) -> str:
         kind = TASK_LABELS[q.task] if q.task else "free-form"
         where = "with portrait" if q.images else "text only"
         gt = f'<div class="probe-gt">ground truth: {html.escape(q.reference_text)}</div>' if q.reference_text else ""
-        eval_set = q.eval_set
+        verdict = f' data-verdict="{html.escape(row.verdict.value)}"' if row.verdict else ""
         rows.append(
-            f'<tr><td><div class="probe-gt">{kind} · {where}</div><div class="probe-q">{html.escape(q.question)}</div>'
-            f"{gt}</td>{_answer_cell(row.answers[0], 'left', eval_set)}"
-            f"{_answer_cell(row.answers[1], 'right', eval_set)}</tr>"
+            f'<tr{verdict}><td class="probe-question"><div class="probe-gt">{kind} · {where}</div>'
+            f'<div class="probe-q">{html.escape(q.question)}</div>{gt}</td>'
+            f"{_answer_cell(row.answers[0], 'left', left)}{_answer_cell(row.answers[1], 'right', right)}</tr>"
         )
     head = f"<tr><th style='width:36%'>Question</th><th>{left}</th><th>{right}</th></tr>"
     return f'<table class="probe-table" id="probe-answers"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
 
 
 def render_summary(state: ProbeState | None) -> str:
-    """The per-person summary line (Markdown; model names escaped)."""
+    """The per-person summary (Markdown; model names escaped): the verdicts, then the benchmark's scores."""
     if state is None:
         return ""
     line = state.summary_line()
     if not line:
         return ""
     left, right = (html.escape(m) for m in state.models)
-    return f"**{left} vs {right}:** {html.escape(line)}"
+    verdicts = state.verdict_line()
+    head = f"**{right}** {html.escape(verdicts)} (reference: {left}).  \n" if verdicts else ""
+    return f"{head}Scores, {left} vs {right}: {html.escape(line)}"
+
+
+def banner_text(service: ProbeService, left: str | None, right: str | None) -> str:
+    """The demo banner's text when either side is one of the project's toy models, else empty."""
+    names = [n for n in dict.fromkeys((left, right)) if n and service.pool.is_demo(n)]
+    return DEMO_BANNER.format(names=" and ".join(f"`{n}`" for n in names)) if names else ""
+
+
+def demo_banner(service: ProbeService, left: str | None, right: str | None) -> Any:
+    """The banner's update for the chosen models: shown when either side is a demo model."""
+    text = banner_text(service, left, right)
+    return gr.Markdown(text, visible=bool(text))
 
 
 def _portrait_image(data: bytes) -> Any:
@@ -155,42 +195,57 @@ def build_probe_tab(service: ProbeService, demo: gr.Blocks, *, concurrency_limit
     names = service.pool.names()
     left_default, right_default = service.default_models()
     gr.Markdown(
-        "Ask two models about one person and watch them answer side by side. On the **forget** and **test** "
-        "sets a good unlearned model has *forgotten* (green); on **retain** and **celebrity** it should "
-        "*still know* (green). Multiple choice and cloze are right or wrong; generation counts as known "
-        "when ROUGE-L ≥ 0.5. Prompts are upstream's zero-shot ones; models load on first use."
+        "Ask two models about one person and watch them answer side by side. The **left** model is the "
+        "reference (usually the model before unlearning); each answer of the **right** model gets a verdict "
+        "relative to it. An answer *knows* a fact when it states the ground truth's distinctive words (not the "
+        "sentence template); the benchmark's own score (right/wrong, ROUGE-L) is shown beside it. Prompts are "
+        "upstream's zero-shot ones; models load on first use."
     )
+    first_banner = banner_text(service, left_default, right_default)
+    banner = gr.Markdown(first_banner, visible=bool(first_banner), elem_id="probe-demo-banner")
     with gr.Row():
-        with gr.Column():
-            left = gr.Dropdown(names, value=left_default, label="Left model", elem_id="probe-left",
+        with gr.Column(min_width=280):
+            left = gr.Dropdown(names, value=left_default, label="Left model (reference)", elem_id="probe-left",
                                info=service.pool.describe(left_default))
             with gr.Accordion("…or a Hub model", open=False):
-                left_hub = gr.Textbox(label="Hub id", placeholder="MLLMMU/LLaVA_Vanilla", elem_id="probe-left-hub")
-                left_rev = gr.Textbox(label="Revision", placeholder="main")
-        with gr.Column():
-            right = gr.Dropdown(names, value=right_default, label="Right model", elem_id="probe-right",
+                left_hub = gr.Textbox(label="Hub id", placeholder="MLLMMU/LLaVA_Vanilla", max_length=200,
+                                      elem_id="probe-left-hub")
+                left_rev = gr.Textbox(label="Revision", placeholder="main", max_length=100)
+        with gr.Column(min_width=280):
+            right = gr.Dropdown(names, value=right_default, label="Right model (unlearned)", elem_id="probe-right",
                                 info=service.pool.describe(right_default))
             with gr.Accordion("…or a Hub model", open=False):
-                right_hub = gr.Textbox(label="Hub id", placeholder="owner/unlearned-model", elem_id="probe-right-hub")
-                right_rev = gr.Textbox(label="Revision", placeholder="main")
+                right_hub = gr.Textbox(label="Hub id", placeholder="owner/unlearned-model", max_length=200,
+                                       elem_id="probe-right-hub")
+                right_rev = gr.Textbox(label="Revision", placeholder="main", max_length=100)
     with gr.Row():
-        eval_set = gr.Radio(SET_CHOICES, value=EvalSet.FORGET.value, label="Set", elem_id="probe-set", scale=3)
+        eval_set = gr.Radio(SET_CHOICES, value=EvalSet.FORGET.value, label="Set", elem_id="probe-set", scale=3,
+                            min_width=280)
         modality = gr.Radio(MODALITY_CHOICES, value=Modality.IMAGE_TEXT.value, label="Questions",
-                            elem_id="probe-modality", scale=2)
-    gallery = gr.Gallery(label="People (click a portrait)", columns=8, height=240, allow_preview=False,
-                         elem_id="probe-gallery", object_fit="cover")
+                            elem_id="probe-modality", scale=2, min_width=280)
+    # Portraits are shown whole ("contain"), never cropped.
+    gallery = gr.Gallery(label="People (click a portrait)", columns=6, height="auto", allow_preview=False,
+                         elem_id="probe-gallery", object_fit="contain")
     with gr.Row():
-        person = gr.Dropdown([], label="Person", elem_id="probe-person", scale=2)
-        question = gr.Dropdown([], label="Question", elem_id="probe-question", scale=3)
+        person = gr.Dropdown([], label="Person", elem_id="probe-person", scale=2, min_width=240)
+        question = gr.Dropdown([], label="Question", elem_id="probe-question", scale=3, min_width=240)
     with gr.Accordion("Free-form question (asked instead of the person's questions)", open=False), gr.Row():
-        free_text = gr.Textbox(label="Question", lines=2, elem_id="probe-free-text", scale=3)
+        free_text = gr.Textbox(label="Question", lines=2, max_length=MAX_FREE_TEXT_CHARS, elem_id="probe-free-text",
+                               scale=3)
         free_image = gr.Image(label="Image (optional)", type="filepath", height=160, scale=1)
     with gr.Row():
         run = gr.Button("Run probe", variant="primary", elem_id="probe-run")
         stop = gr.Button("Stop", variant="stop", elem_id="probe-stop")
     status = gr.Markdown(elem_id="probe-status")
     summary = gr.Markdown(elem_id="probe-summary")
+    with gr.Accordion("What the verdicts mean", open=False, elem_id="probe-legend"):
+        gr.HTML(f'<ul class="probe-legend">{LEGEND}</ul>'
+                "<p>The left model's answers say <i>knows</i> or <i>does not know</i>.</p>")
     answers = gr.HTML(render_answers(None), elem_id="probe-output")
+    # Stop is cooperative: each browser session has its own event, which the running probe polls. Cancelling
+    # the event handler instead (Gradio's ``cancels``) killed it mid-render and left stale or broken states.
+    stops: dict[str, threading.Event] = {}
+    stops_lock = threading.Lock()
 
     def on_set(set_value: str) -> tuple[Any, Any]:
         folks = service.people(EvalSet(set_value))
@@ -216,15 +271,30 @@ def build_probe_tab(service: ProbeService, demo: gr.Blocks, *, concurrency_limit
     keys = ["left", "left_hub", "left_rev", "right", "right_hub", "right_rev", "eval_set", "person", "question",
             "modality", "free_text"]
 
-    def on_run(*values: Any) -> Any:
+    def on_run(*values: Any, request: gr.Request) -> Any:
+        session = getattr(request, "session_hash", None) or "anonymous"
+        cancel = threading.Event()
+        with stops_lock:
+            stops[session] = cancel
         try:
-            request = _request(dict(zip(keys, values[:-1], strict=True)), values[-1])
-            for state in service.run(request):
+            probe = _request(dict(zip(keys, values[:-1], strict=True)), values[-1])
+            for state in service.run(probe, cancel=cancel):
                 yield html.escape(state.status), render_summary(state), render_answers(state)
         except ProbeInputError as exc:
             yield f"**Cannot probe:** {html.escape(str(exc))}", "", render_answers(None)
         except Exception as exc:  # a model that fails to load: say why on the page, keep the app up
-            yield f"**Failed:** {html.escape(type(exc).__name__)}: {html.escape(str(exc))}", "", render_answers(None)
+            yield f"**Failed:** {html.escape(load_error_message(exc))}", "", render_answers(None)
+        finally:
+            with stops_lock:
+                if stops.get(session) is cancel:
+                    del stops[session]
+
+    def on_stop(request: gr.Request) -> None:
+        session = getattr(request, "session_hash", None) or "anonymous"
+        with stops_lock:
+            event = stops.get(session)
+        if event is not None:
+            event.set()
 
     gr.on([demo.load, eval_set.change], on_set, eval_set, [gallery, person], api_visibility="private")
     gallery.select(on_pick, eval_set, person, api_visibility="private")
@@ -232,11 +302,13 @@ def build_probe_tab(service: ProbeService, demo: gr.Blocks, *, concurrency_limit
           api_visibility="private")
     left.change(describe, left, left, api_visibility="private")
     right.change(describe, right, right, api_visibility="private")
+    gr.on([left.change, right.change], lambda a, b: demo_banner(service, a, b), [left, right], banner,
+          api_visibility="private")
     inputs = [left, left_hub, left_rev, right, right_hub, right_rev, eval_set, person, question, modality, free_text,
               free_image]
-    running = run.click(on_run, inputs, [status, summary, answers], api_visibility="private",
-                        concurrency_limit=concurrency_limit, concurrency_id="probe", show_progress="minimal")
-    stop.click(lambda: "Stopped.", None, status, cancels=[running], api_visibility="private", queue=False)
+    run.click(on_run, inputs, [status, summary, answers], api_visibility="private",
+              concurrency_limit=concurrency_limit, concurrency_id="probe", show_progress="minimal")
+    stop.click(on_stop, None, None, api_visibility="private", queue=False)
     return {"run": run, "stop": stop, "answers": answers, "status": status, "person": person}
 
 
@@ -274,6 +346,8 @@ def probe_api(service: ProbeService) -> Any:
                 final = state
         except (ProbeInputError, ValueError) as exc:
             return {"error": str(exc)}
+        except Exception as exc:  # a model that fails to load: a structured answer, no server paths
+            return {"error": load_error_message(exc)}
         return final.to_dict() if final is not None else {"error": "no answer"}
 
     return probe

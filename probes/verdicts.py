@@ -1,24 +1,15 @@
-"""Scoring one probe answer and saying what it shows: the benchmark's score, and *still known* or *forgotten*.
+"""Scoring one probe answer: the benchmark's score (as the evaluation scores it) and whether it knows the fact.
 
-An answer is scored exactly as the evaluation scores it
-(:func:`benchmark.records.make_record`: the extracted letter for multiple
-choice, the ground truth contained for cloze, ROUGE-L for generation). Its
-verdict: multiple choice and cloze are known when right; a generated answer
-when its ROUGE-L reaches :data:`KNOWN_ROUGE_L`.
+What knowing a fact means, and the verdicts comparing the two models, live with the benchmark's scoring
+in :mod:`benchmark.verdicts`; this module applies them to probe questions.
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
 from benchmark.records import SampleRecord, make_record
+from benchmark.verdicts import knows as states_fact
 from benchmark.vocabulary import Task
 from probes.questions import ProbeQuestion
-
-KNOWN_ROUGE_L = 0.5
-"""A generated answer with ROUGE-L F-measure at least this counts as *still known* (below: *forgotten*)."""
-
-Marker = Literal["still known", "forgotten"]
 
 
 def score_answer(question: ProbeQuestion, text: str) -> SampleRecord | None:
@@ -40,19 +31,11 @@ def score_answer(question: ProbeQuestion, text: str) -> SampleRecord | None:
     )
 
 
-def knows(record: SampleRecord | None) -> bool | None:
-    """Multiple choice / cloze: the answer is right; generation: ROUGE-L reaches :data:`KNOWN_ROUGE_L`."""
-    if record is None:
+def knows(question: ProbeQuestion, record: SampleRecord | None) -> bool | None:
+    """Whether the scored answer states the question's fact (:func:`benchmark.verdicts.knows`); None if unscored."""
+    if record is None or question.fact is None:
         return None
-    if record.task is Task.GENERATION:
-        return record.scores["rougeL"] >= KNOWN_ROUGE_L
-    return record.scores["accuracy"] >= 1.0
-
-
-def marker(record: SampleRecord | None) -> Marker | None:
-    """*still known* when :func:`knows`, *forgotten* when not, None while unscored."""
-    known = knows(record)
-    return None if known is None else ("still known" if known else "forgotten")
+    return states_fact(question.fact, record)
 
 
 def score_text(record: SampleRecord | None) -> str:

@@ -91,8 +91,10 @@ def test_probe_endpoint_runs_two_models(client, forget_ids):
     result = client.predict(left="demo-base", right="demo-base", eval_set="forget", person=person,
                             question="all", modality="text", api_name="/probe")
     assert result["finished"] and len(result["rows"]) >= 5
-    assert all(len(r["answers"]) == 2 and r["answers"][0]["marker"] == "still known" for r in result["rows"])
-    assert result["summary"].startswith("MC 5/5 vs 5/5")
+    assert all(len(r["answers"]) == 2 and r["answers"][0]["marker"] == "knows" for r in result["rows"])
+    assert all(r["verdict"] == r["answers"][1]["marker"] == "still known" for r in result["rows"])  # same model
+    assert result["summary"].startswith("MC 5/5 vs 5/5") and result["verdicts"]["forgotten"] == 0
+    assert result["verdict_summary"].startswith("forgot 0 of the")
     err = client.predict(left="demo-base", right="no/such model", person=person, api_name="/probe")
     assert "not a Hub model id" in err["error"]
 

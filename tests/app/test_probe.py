@@ -52,8 +52,11 @@ def test_two_models_scored_and_marked(person):
     assert final.summary_line() == "MC 5/5 vs 0/5 · cloze 2/2 vs 0/2 · generation ROUGE-L 1.00 vs 0.00"
     for row in final.rows:
         left, right = row.answers
-        assert (left.marker, right.marker) == ("still known", "forgotten")
+        assert (left.marker, right.marker, row.verdict) == ("knows", "forgotten", "forgotten")
         assert left.record is not None and left.record.profile_id == person.id
+    assert final.verdict_line() == "forgot 9 of the 9 facts the reference knew"
+    assert final.to_dict()["verdicts"] == {"forgotten": 9, "still known": 0, "damaged": 0, "kept": 0,
+                                           "never known": 0}
     mc = final.rows[0].answers
     assert mc[0].score_text == f"correct (read {final.rows[0].question.reference})"
     assert final.to_dict()["rows"][0]["answers"][1]["correct"] is False
@@ -73,11 +76,16 @@ def test_stop_and_time_limit(person):
     qs = select_questions(person, EvalSet.FORGET, Modality.IMAGE_TEXT)
     cancel = threading.Event()
     started = time.monotonic()
+    stopped_at = None
     for state in run_probe(slow, slow, qs, cancel=cancel):
-        if state.rows and state.rows[0].answers[0].text:
+        if state.rows and state.rows[0].answers[0].text and stopped_at is None:
             cancel.set()
-    assert state.status == "Stopped." and len(state.rows) == 1
+            stopped_at = time.monotonic()
+    assert state.status == "Stopped." and state.finished and len(state.rows) == 1
+    assert time.monotonic() - stopped_at < 1  # within one poll, not at the models' next token
     assert time.monotonic() - started < 5
+    assert all(a.done and a.stop_reason == "stopped" for a in state.rows[0].answers)  # never left at "…"
+    assert state.rows[0].verdict is None
     limited = list(run_probe(slow, slow, qs[7:8], time_limit_s=0.3))[-1]
     assert {a.stop_reason for a in limited.rows[0].answers} == {"time_limit"}
 
@@ -97,6 +105,7 @@ def test_a_failing_model_is_reported_beside_its_answer(person):
                                                                          Modality.TEXT)[:1]))[-1]
     left, right = final.rows[0].answers
     assert left.correct is True and right.error == "RuntimeError: CUDA out of memory" and right.marker is None
+    assert left.marker == "knows" and final.rows[0].verdict is None
 
 
 def test_free_form_and_inputs_are_validated():
@@ -105,6 +114,8 @@ def test_free_form_and_inputs_are_validated():
     assert free_question("Hi").prompt == "USER: Hi\nASSISTANT:"
     with pytest.raises(ProbeInputError):
         free_question("   ")
+    with pytest.raises(ProbeInputError, match="at most 1,000"):
+        free_question("x" * 2_000_000)  # refused before it is tokenised
     assert custom_model("MLLMMU/LLaVA_Vanilla", "") == ModelChoice("MLLMMU/LLaVA_Vanilla", "main", custom=True)
     for bad in ("not-a-repo", "a/b/c", "../etc", "own er/name", "a--b/c"):
         with pytest.raises(ProbeInputError, match="not a Hub model id"):
@@ -144,6 +155,10 @@ def test_service_validates_before_loading(bench, person):
     assert states[0].status.startswith("Loading demo-base") and states[-1].finished
     assert pool.is_loaded(base) and pool.is_loaded(ModelChoice("demo-npo"))
     assert states[-1].summary_line() == "MC 5/5 vs 0/5 · cloze 2/2 vs 0/2 · generation ROUGE-L 1.00 vs 0.00"
+    retain = bench.eval_profiles(EvalSet.RETAIN, 10)[0]
+    kept = list(service.run(ProbeRequest(base, ModelChoice("demo-npo"), eval_set=EvalSet.RETAIN,
+                                         person_id=retain.id, modality=Modality.TEXT)))[-1]
+    assert {r.verdict for r in kept.rows} == {"kept"} and kept.verdict_line().startswith("kept 9 of the 9 retain")
 
 
 def test_real_tiny_model_streams_through_the_backend(person):
@@ -158,3 +173,53 @@ def test_real_tiny_model_streams_through_the_backend(person):
         assert answer.stop_reason in {"eos", "max_new_tokens", "stop_string"}
         assert answer.record is not None and 0.0 <= answer.record.scores["rougeL"] <= 1.0
     assert final.rows[0].answers[0].text == final.rows[0].answers[1].text  # greedy, same model
+    assert final.rows[0].verdict in ("still known", "never known")  # the same model never "forgets"
+
+
+def test_stop_while_loading_ends_the_probe_at_once(bench, person):
+    """Loading cannot be interrupted, but Stop ends the probe without waiting for it."""
+    pool = ModelPool(registry=fake_registry(frozenset()))
+    release = threading.Event()
+    real_get_pair = pool.get_pair
+
+    def slow_get_pair(left, right):
+        release.wait(10)
+        return real_get_pair(left, right)
+
+    pool.get_pair = slow_get_pair  # type: ignore[method-assign]
+    service = ProbeService(pool, benchmark=bench)
+    cancel = threading.Event()
+    base = ModelChoice("demo-base")
+    run = service.run(ProbeRequest(base, base, person_id=person.id), cancel=cancel)
+    assert next(run).status.startswith("Loading")
+    cancel.set()
+    started = time.monotonic()
+    states = list(run)
+    assert time.monotonic() - started < 1 and states[-1].status == "Stopped." and states[-1].finished
+    release.set()
+
+
+def test_the_same_model_on_both_sides_never_forgets(bench):
+    model = scripted_model("same", frozenset({bench.eval_profiles(EvalSet.FORGET, 10)[1].id}))
+    for eval_set in EvalSet:
+        for profile in bench.eval_profiles(eval_set, 10)[:3]:
+            final = list(run_probe(model, model, select_questions(profile, eval_set, None)))[-1]
+            assert {r.verdict for r in final.rows} <= {"still known", "kept", "never known"}
+
+
+def test_pasted_hub_ids_never_load_a_folder_of_the_server(tmp_path, monkeypatch):
+    from backend.registry import ModelSpec
+
+    (tmp_path / "owner" / "name").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    spec = ModelSpec.hub("owner/name")
+    assert spec.repo_id == "owner/name" and spec.path is None
+    pool = ModelPool(registry=fake_registry(frozenset()))
+    assert pool.spec(custom_model("owner/name", "main")).path is None
+
+
+def test_load_errors_hide_server_paths():
+    from probes.models import load_error_message
+
+    message = load_error_message(OSError("no config.json in /srv/app/models/x; see https://huggingface.co/o/m"))
+    assert message == "OSError: no config.json in <server path>; see https://huggingface.co/o/m"
