@@ -93,7 +93,7 @@ LEGEND = "".join(
 """What each verdict of the right model means (the left model's answers say *knows* or *does not know*)."""
 
 DEMO_BANNER = (
-    "**Demo models: toys for trying the app.** {names} are the project's tiny (about 3 MB) checkpoints, "
+    "**Demo models: toys for trying the app.** {names} {verb} the project's tiny (about 3 MB) {what}, "
     "trained on the generated demo people; their answers say nothing about real unlearning."
 )
 
@@ -153,7 +153,11 @@ def render_summary(state: ProbeState | None) -> str:
 def banner_text(service: ProbeService, left: str | None, right: str | None) -> str:
     """The demo banner's text when either side is one of the project's toy models, else empty."""
     names = [n for n in dict.fromkeys((left, right)) if n and service.pool.is_demo(n)]
-    return DEMO_BANNER.format(names=" and ".join(f"`{n}`" for n in names)) if names else ""
+    if not names:
+        return ""
+    one = len(names) == 1
+    return DEMO_BANNER.format(names=" and ".join(f"`{n}`" for n in names), verb="is" if one else "are",
+                              what="checkpoint" if one else "checkpoints")
 
 
 def demo_banner(service: ProbeService, left: str | None, right: str | None) -> Any:
@@ -271,13 +275,17 @@ def build_probe_tab(service: ProbeService, demo: gr.Blocks, *, concurrency_limit
     keys = ["left", "left_hub", "left_rev", "right", "right_hub", "right_rev", "eval_set", "person", "question",
             "modality", "free_text"]
 
-    def on_run(*values: Any, request: gr.Request) -> Any:
+    def on_run(left_v: Any, left_hub_v: Any, left_rev_v: Any, right_v: Any, right_hub_v: Any, right_rev_v: Any,
+               set_v: Any, person_v: Any, question_v: Any, modality_v: Any, free_text_v: Any, image_v: Any,
+               request: gr.Request) -> Any:
+        values = (left_v, left_hub_v, left_rev_v, right_v, right_hub_v, right_rev_v, set_v, person_v, question_v,
+                  modality_v, free_text_v)
         session = getattr(request, "session_hash", None) or "anonymous"
         cancel = threading.Event()
         with stops_lock:
             stops[session] = cancel
         try:
-            probe = _request(dict(zip(keys, values[:-1], strict=True)), values[-1])
+            probe = _request(dict(zip(keys, values, strict=True)), image_v)
             for state in service.run(probe, cancel=cancel):
                 yield html.escape(state.status), render_summary(state), render_answers(state)
         except ProbeInputError as exc:
