@@ -85,7 +85,11 @@ scores 25 %).
   every evaluated set; multiple choice scored from the next-token log-probabilities of A-D; the model's
   own chat template.
 
-The Probe tab asks upstream's zero-shot prompts (no few-shot demos), one question at a time.
+The Probe tab asks upstream's zero-shot prompts (no few-shot demos), one question at a time. Its verdicts
+compare the right model with the left (reference) one, fact by fact: *forgotten* or *still known* on the
+forget and test people, *damaged* or *kept* on retain and celebrity people, *never known* when the
+reference does not know either. An answer knows a fact when it states the ground truth's distinctive
+words, not its sentence template (ROUGE-L rewards the template; the verdicts do not).
 
 ### Evaluate and submit
 
