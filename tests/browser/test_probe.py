@@ -99,6 +99,12 @@ def test_probe_at_phone_width(browser, server):
     page.locator("#probe-demo-banner").get_by_text("Demo models").wait_for()
     page.wait_for_function("() => (document.querySelector('#probe-person input')||{}).value?.includes('(')")
     run_and_wait(page)
+    assert re.search(r"forgot \d+ of the \d+ facts", page.locator("#probe-summary").inner_text())
+    assert set(markers(page, "right")) <= VERDICTS and markers(page, "right")
+    start(page)  # and a stop at phone width
+    page.locator("#probe-stop").click()
+    page.locator("#probe-status").get_by_text(re.compile(r"Stopped\.|Done: \d+ question")).wait_for(timeout=5_000)
+    assert page.locator('#probe-answers .probe-badge[data-marker="pending"]').count() == 0
     assert no_page_overflow(page)
     table = page.locator("#probe-answers")
     assert table.evaluate("e => e.getBoundingClientRect().right <= 390")
