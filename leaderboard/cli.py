@@ -24,7 +24,6 @@ import argparse
 import csv
 import io
 import json
-import math
 import os
 import sys
 from collections.abc import Sequence
@@ -205,22 +204,13 @@ def _export(table: Any, fmt: str) -> str:
         buffer = io.StringIO()  # no submitted text may run as a spreadsheet formula
         neutralised(frame).to_csv(buffer, index=False, float_format=None, lineterminator="\n")
         return buffer.getvalue()
-    rows = [{k: _json_value(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+    from leaderboard.views import json_value
+
+    rows = [{k: json_value(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
     columns = [{"id": c.id, "label": c.label, "lower_is_better": c.lower_is_better, "unit": "0-100"}
                for c in table.columns]
     doc = {"protocol": table.protocol.value, "scale": "0-100 (ROUGE and BLEU x100)", "columns": columns, "rows": rows}
     return json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n"
-
-
-def _json_value(value: Any) -> Any:
-    """A frame value as plain JSON: numpy scalars unwrapped, NaN and <NA> as null."""
-    import pandas as pd
-
-    if hasattr(value, "item"):
-        value = value.item()
-    if value is None or value is pd.NA or (isinstance(value, float) and not math.isfinite(value)):
-        return None
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -350,11 +350,12 @@ def table_view(board: Leaderboard, query: TableQuery) -> TableView:
     )
 
 
-def _json_value(value: Any) -> Any:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return None
+def json_value(value: Any) -> Any:
+    """A frame value as plain JSON: numpy scalars unwrapped, NaN, infinity and <NA> as null."""
     if hasattr(value, "item"):  # numpy scalars
-        return value.item()
+        value = value.item()
+    if value is None or value is pd.NA or (isinstance(value, float) and not math.isfinite(value)):
+        return None
     return value
 
 
@@ -399,7 +400,7 @@ def table_json(board: Leaderboard, query: TableQuery, *, kinds: tuple[RowKind, .
     frame = table.frame.iloc[offset : offset + limit]
     rows = []
     for record in frame.to_dict(orient="records"):
-        row = {str(k): _json_value(v) for k, v in record.items()}
+        row = {str(k): json_value(v) for k, v in record.items()}
         row["ranked_on"] = f"{row['coverage']} of {SCORE_CELLS} cells"
         rows.append(row)
     return {

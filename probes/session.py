@@ -36,6 +36,10 @@ if TYPE_CHECKING:
     from backend.model import Model, TextStream
 
 
+GOOD_ROUGE_L = 0.5
+"""A generated answer counted as right in the per-task score line (the verdicts judge the fact instead)."""
+
+
 @dataclass
 class Answer:
     """One model's answer to one question, growing while it streams."""
@@ -57,11 +61,12 @@ class Answer:
 
     @property
     def correct(self) -> bool | None:
-        """The benchmark's own score: right (MC, cloze) or ROUGE-L at least 0.5 (generation); None if unscored."""
+        """The benchmark's own score: right (MC, cloze) or ROUGE-L at least :data:`GOOD_ROUGE_L`; None if unscored."""
         if self.record is None:
             return None
-        key = "rougeL" if self.record.task is Task.GENERATION else "accuracy"
-        return self.record.scores[key] >= (0.5 if key == "rougeL" else 1.0)
+        if self.record.task is Task.GENERATION:
+            return self.record.scores["rougeL"] >= GOOD_ROUGE_L
+        return self.record.scores["accuracy"] >= 1.0
 
     @property
     def score_text(self) -> str:
