@@ -78,9 +78,10 @@ scores 25 %).
 
 ### The two protocols (never mixed in one column)
 
-- **official** reproduces upstream `eval.py`: its `USER: ... ASSISTANT:` prompts, few-shot demos sampled
-  from the set being evaluated, greedy decoding with 50 new tokens, multiple choice read from the
-  answer's first character. Unlike upstream, every random choice is seeded and recorded.
+- **official** (version 1.1) follows upstream `eval.py`: its `USER: ... ASSISTANT:` prompts, few-shot demos
+  sampled from the set being evaluated (taken in the full set's row order, as upstream does), greedy
+  decoding with 50 new tokens, multiple choice read from the answer's first character. Unlike upstream,
+  every random choice is seeded and recorded.
 - **strict** fixes upstream's known defects: seeded; few-shot demos from a fixed pool of profiles outside
   every evaluated set; multiple choice scored from the next-token log-probabilities of A-D; the model's
   own chat template.

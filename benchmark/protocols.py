@@ -92,6 +92,17 @@ def _rng(seed: int, s: EvalSet, t: Task) -> random.Random:
     return random.Random(f"{seed}/{s.value}/{t.value}")
 
 
+def _demo_profiles(rng: random.Random, ids: Sequence[str], k: int, full: dict[str, Profile]) -> list[Profile]:
+    """``k`` demo profiles sampled from ``ids``, in Full_Set's row order, as upstream takes them.
+
+    Upstream looks the drawn IDs up in Full_Set with pandas' ``isin``, which keeps Full_Set's order, not the
+    order they were drawn in. Official 1.0 kept the draw order, so about half of all two-profile cloze
+    prefixes came out reversed; 1.1 follows upstream.
+    """
+    drawn = set(rng.sample(list(ids), min(k, len(ids))))
+    return [profile for pid, profile in full.items() if pid in drawn]
+
+
 def _official(
     s: EvalSet, profiles: Sequence[Profile], full: dict[str, Profile], seed: int, style: PromptStyle
 ) -> list[Item]:
@@ -100,7 +111,7 @@ def _official(
 
     # Multiple choice: one demo profile; demos only outside the celebrity set.
     rng = _rng(seed, s, Task.CLASSIFICATION)
-    demo_profiles = [full[i] for i in rng.sample(ids, min(1, len(ids))) if i in full]
+    demo_profiles = _demo_profiles(rng, ids, 1, full)
     for modality in Modality:
         demos = [q for d in demo_profiles for q in d.questions(Task.CLASSIFICATION, modality)]
         use_demos = s is not EvalSet.CELEBRITY
@@ -134,7 +145,7 @@ def _official(
     # Cloze: two demo profiles (one for Idefics2), demos for every set.
     rng = _rng(seed, s, Task.CLOZE)
     k = 1 if style is PromptStyle.IDEFICS2 else 2
-    demo_profiles = [full[i] for i in rng.sample(ids, min(k, len(ids))) if i in full]
+    demo_profiles = _demo_profiles(rng, ids, k, full)
     skip = {d.id for d in demo_profiles}
     prefixes = {
         m: "".join(official_cloze_demo(q) for d in demo_profiles for q in d.cloze if q.modality is m) for m in Modality

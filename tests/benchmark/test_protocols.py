@@ -242,3 +242,24 @@ def test_read_records_ignores_a_torn_tail(tmp_path):
     path.write_text(line[:20] + "\n" + line + "\n")
     with pytest.raises(ValueError):
         read_records(path)
+
+
+def test_cloze_demos_follow_the_full_sets_row_order(bench):
+    """Upstream takes the sampled demo profiles from Full_Set with ``isin``: Full_Set's order, whatever the draw."""
+    order = [p.id for p in bench.split(Split.FULL)]
+    reversed_draws = 0
+    for seed in range(12):
+        items = protocols.plan(bench, 10, "official", seed=seed)
+        for eval_set in (EvalSet.FORGET, EvalSet.RETAIN):
+            asked = {i.profile_id for i in items if i.eval_set is eval_set and i.task is Task.CLOZE}
+            demos = [p for p in bench.eval_profiles(eval_set, 10) if p.id not in asked]
+            assert len(demos) == 2
+            cloze = next(i for i in items if i.eval_set is eval_set and i.task is Task.CLOZE
+                         and i.modality is Modality.TEXT)
+            first, second = sorted(demos, key=lambda p: order.index(p.id))
+            # Text-only cloze demos name their person: the first demo in the prompt is the first in Full_Set.
+            assert cloze.prompt.index(first.name) < cloze.prompt.index(second.name)
+            rng = protocols._rng(seed, eval_set, Task.CLOZE)
+            drawn = rng.sample([p.id for p in bench.eval_profiles(eval_set, 10)], 2)
+            reversed_draws += drawn != [first.id, second.id]
+    assert reversed_draws > 0  # the draws do come out in the other order, so the rule is exercised
