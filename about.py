@@ -78,7 +78,7 @@ scores 25 %).
 
 ### The two protocols (never mixed in one column)
 
-- **official** (version 1.1) follows upstream `eval.py`: its `USER: ... ASSISTANT:` prompts, few-shot demos
+- **official** (version 1.2) follows upstream `eval.py`: its `USER: ... ASSISTANT:` prompts, few-shot demos
   sampled from the set being evaluated (taken in the full set's row order, as upstream does), greedy
   decoding with 50 new tokens, multiple choice read from the answer's first character. Unlike upstream,
   every random choice is seeded and recorded.

@@ -92,6 +92,17 @@ def _rng(seed: int, s: EvalSet, t: Task) -> random.Random:
     return random.Random(f"{seed}/{s.value}/{t.value}")
 
 
+IDEFICS2_TEXT_MC_TOKENS = 5
+"""Upstream's ``max_new_tokens`` for Idefics2's text-only multiple choice (every other question: 50)."""
+
+
+def official_token_limits(style: PromptStyle | str) -> dict[str, int]:
+    """The official protocol's per-question token limits that differ from 50, as ``task/modality -> tokens``."""
+    if PromptStyle(style) is PromptStyle.IDEFICS2:
+        return {f"{Task.CLASSIFICATION.value}/{Modality.TEXT.value}": IDEFICS2_TEXT_MC_TOKENS}
+    return {}
+
+
 def _demo_profiles(rng: random.Random, ids: Sequence[str], k: int, full: dict[str, Profile]) -> list[Profile]:
     """``k`` demo profiles sampled from ``ids``, in Full_Set's row order, as upstream takes them.
 
@@ -118,6 +129,7 @@ def _official(
         prefix = "".join(official_mc_demo(q, modality) for q in demos) if use_demos else ""  # type: ignore[arg-type]
         demo_images = tuple(d.images[0] for d in demo_profiles for _ in d.questions(Task.CLASSIFICATION, modality))
         skip = {d.id for d in demo_profiles}
+        tokens = official_token_limits(style).get(f"{Task.CLASSIFICATION.value}/{modality.value}", MAX_NEW_TOKENS)
         for p in profiles:
             image, idx = _query_image(rng, p) if modality is Modality.IMAGE_TEXT else (b"", None)
             if p.id in skip:
@@ -139,6 +151,7 @@ def _official(
                         imgs,
                         idx,
                         prompt=prefix + official_mc_query(q, modality),
+                        max_new_tokens=tokens,
                     )
                 )
 

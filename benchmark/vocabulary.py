@@ -126,7 +126,7 @@ class Protocol(StrEnum):
         return PROTOCOL_VERSIONS[self]
 
 
-PROTOCOL_VERSIONS: dict[Protocol, str] = {Protocol.OFFICIAL: "1.1", Protocol.STRICT: "1.0"}
+PROTOCOL_VERSIONS: dict[Protocol, str] = {Protocol.OFFICIAL: "1.2", Protocol.STRICT: "1.0"}
 """Bumped whenever a protocol's prompts, sampling or scoring change; recorded in every result.
 
 ``tests/benchmark/test_prompt_drift.py`` pins a hash of every prompt each version renders, so a prompt

@@ -8,9 +8,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from benchmark.metrics import CellKey
 from benchmark.prompts import MAX_NEW_TOKENS
+from benchmark.protocols import official_token_limits
 from benchmark.provenance import git_commit, package_versions
 from benchmark.records import SampleRecord, aggregate
 from benchmark.submission import Cell, Provenance, Submission, SubmissionMetadata, dump_submission
+from benchmark.vocabulary import Protocol
 from probes.runner import RunConfig
 
 
@@ -57,7 +59,7 @@ def build_submission(
     provenance = Provenance(
         model_id=model.model_id, model_revision=model.model_revision, base_model=model.base_model,
         quantization=model.quantization, dtype=model.dtype,
-        generation={"do_sample": False, "max_new_tokens": MAX_NEW_TOKENS, "prompt_style": config.prompt_style},
+        generation=_generation(config),
         protocol=config.protocol,
         protocol_version=config.protocol_version, seed=config.seed, dataset=config.data,
         dataset_revision=dataset_revision, dataset_fingerprint=config.dataset_fingerprint,
@@ -65,6 +67,14 @@ def build_submission(
         extra={"run_name": config.name, "limit": config.limit, "sets": [s.value for s in config.sets]},
     )
     return Submission(metadata=meta, provenance=provenance, cells=tuple(cells))
+
+
+def _generation(config: RunConfig) -> dict[str, object]:
+    """How answers were generated, including upstream's per-question token limits where the protocol has them."""
+    out: dict[str, object] = {"do_sample": False, "max_new_tokens": MAX_NEW_TOKENS, "prompt_style": config.prompt_style}
+    limits = official_token_limits(config.prompt_style) if config.protocol is Protocol.OFFICIAL else {}
+    out |= {f"max_new_tokens.{question}": tokens for question, tokens in limits.items()}
+    return out
 
 
 def submission_text(config: RunConfig, records: list[SampleRecord], model: ModelInfo, **kw: object) -> str:

@@ -20,7 +20,7 @@ from benchmark.strict_pool import strict_pool
 from benchmark.vocabulary import PROTOCOL_VERSIONS, Modality, PromptStyle, Protocol, Split
 
 PINNED: dict[Protocol, dict[str, str]] = {
-    Protocol.OFFICIAL: {"1.0": "99190deeab05e51e", "1.1": "8dcf164a29f9f562"},
+    Protocol.OFFICIAL: {"1.0": "99190deeab05e51e", "1.1": "8dcf164a29f9f562", "1.2": "991ee133b7eda47e"},
     Protocol.STRICT: {"1.0": "f2983c55e1dda9f2"},
 }
 """Protocol -> version -> hash of everything it asks. Add a line when you bump a version; never edit one."""

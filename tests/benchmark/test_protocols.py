@@ -263,3 +263,14 @@ def test_cloze_demos_follow_the_full_sets_row_order(bench):
             drawn = rng.sample([p.id for p in bench.eval_profiles(eval_set, 10)], 2)
             reversed_draws += drawn != [first.id, second.id]
     assert reversed_draws > 0  # the draws do come out in the other order, so the rule is exercised
+
+
+def test_idefics2_text_multiple_choice_gets_upstreams_five_tokens(bench):
+    items = protocols.plan(bench, 10, "official", seed=0, style="idefics2")
+    mc_text = [i for i in items if i.task is Task.CLASSIFICATION and i.modality is Modality.TEXT]
+    assert mc_text and {i.max_new_tokens for i in mc_text} == {5}
+    assert {i.max_new_tokens for i in items if i not in mc_text} == {50}
+    llava = protocols.plan(bench, 10, "official", seed=0, style="llava")
+    assert {i.max_new_tokens for i in llava} == {50}
+    assert protocols.official_token_limits("idefics2") == {"classification/text": 5}
+    assert protocols.official_token_limits("llava") == {}

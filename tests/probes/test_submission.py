@@ -55,3 +55,25 @@ def test_cells_without_questions_are_absent_not_zero(tmp_path):
     sub = read_submission(out.files["submission"])
     assert {c.task.value for c in sub.cells} == {"classification", "generation"}
     assert "fill_in_the_blank" not in json.loads(out.files["results"].read_text())["Forget Set Results"]
+
+
+def test_upstreams_per_question_token_limits_are_recorded():
+    from benchmark.records import make_record
+    from benchmark.vocabulary import Modality, Task
+    from probes.submission import build_submission
+
+    record = make_record(key="k", eval_set=EvalSet.FORGET, task=Task.CLASSIFICATION, modality=Modality.TEXT,
+                         profile_id="001", question_index=0, question="q", reference="A", image_index=None,
+                         raw_output="A")
+    info = ModelInfo(model_name="m", model_id="m", base_model="b", method="GA", quantization="none")
+
+    def generation(protocol: str, style: str) -> dict:
+        cfg = runner.RunConfig(name="r", model="m", data="demo", dataset_fingerprint="f", forget_ratio=10,
+                               protocol=protocol, protocol_version=PROTOCOL_VERSIONS[Protocol(protocol)],
+                               sets=(EvalSet.FORGET,), seed=0, prompt_style=style)
+        return build_submission(cfg, [record], info, submitter="t").provenance.generation
+
+    assert generation("official", "idefics2")["max_new_tokens.classification/text"] == 5
+    assert generation("official", "idefics2")["max_new_tokens"] == 50
+    assert "max_new_tokens.classification/text" not in generation("official", "llava")
+    assert "max_new_tokens.classification/text" not in generation("strict", "idefics2")
