@@ -34,9 +34,9 @@ GALLERY_LIMIT = 120
 """Most portraits shown in the gallery (the person dropdown always lists everyone)."""
 
 CSS = """
-.probe-table {width: 100%; border-collapse: collapse; table-layout: fixed;}
-.probe-table th, .probe-table td {border-bottom: 1px solid var(--border-color-primary); padding: 6px 8px;
-  vertical-align: top; text-align: left;}
+.probe-table {width: 100%; border-collapse: collapse; table-layout: fixed; border: none;}
+.probe-table th, .probe-table td {border: none; border-bottom: 1px solid var(--border-color-primary);
+  padding: 6px 8px; vertical-align: top; text-align: left;}
 .probe-q {font-size: 0.92em; white-space: pre-wrap;}
 .probe-gt {color: var(--body-text-color-subdued); font-size: 0.88em; margin-top: 4px;}
 .probe-answer-text {white-space: pre-wrap; font-family: var(--font-mono); font-size: 0.9em;}
