@@ -98,10 +98,6 @@ def api_endpoint(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, A
     return wrapper
 
 
-def _client(request: Any) -> str:
-    return getattr(getattr(request, "client", None), "host", None) or "unknown"
-
-
 def _api(services: Services, settings: AppSettings, throttle: TokenThrottle) -> None:
     """The named API endpoints: ``leaderboard``, ``changelog``, ``submit``, ``moderate`` and ``probe``."""
     import gradio as gr
@@ -149,7 +145,8 @@ def _api(services: Services, settings: AppSettings, throttle: TokenThrottle) -> 
     def moderate(token: str, submission_id: str, action: str, reason: str = "",
                  request: gr.Request = None) -> dict[str, Any]:  # type: ignore[assignment]
         """Approve, reject or withdraw a submission; needs the admin token (wrong tokens are throttled)."""
-        problem = submissions.check_admin(throttle, _client(request), settings.admin_secret, token)
+        problem = submissions.check_admin(throttle, submissions.client_address(request), settings.admin_secret,
+                                          token)
         if problem:
             return {"ok": False, "message": problem}
         outcome = submissions.moderate(board, submission_id, action, reason)

@@ -414,11 +414,6 @@ class SQLiteStore:
             raise SubmissionNotFound(submission_id)
         return RawFiles(bytes(row["raw"]), None if row["samples_raw"] is None else bytes(row["samples_raw"]), row[2])
 
-    def find_by_cells(self, cells_hash: str) -> StoredSubmission | None:
-        """The oldest submission whose cells have this signature, if any."""
-        found = self._select("WHERE cells_hash = ?", (cells_hash,))
-        return found[0] if found else None
-
     def list(self, *, status: Status | None = None) -> list[StoredSubmission]:
         """Submissions, oldest first, optionally of one status."""
         if status is None:

@@ -188,10 +188,6 @@ class Store(Protocol):
         """The uploaded files, verbatim. Raises ``SubmissionNotFound``."""
         ...
 
-    def find_by_cells(self, cells_hash: str) -> StoredSubmission | None:
-        """The oldest stored submission whose cells have this signature (:func:`cells_signature`), if any."""
-        ...
-
     def list(self, *, status: Status | None = None) -> list[StoredSubmission]:
         """Submissions (of one status, or all), oldest first."""
         ...

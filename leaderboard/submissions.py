@@ -234,6 +234,11 @@ class TokenThrottle:
             self._all.append(now)
 
 
+def client_address(request: object) -> str:
+    """The caller's address as the token throttle counts it (a Gradio request's client host), or ``unknown``."""
+    return getattr(getattr(request, "client", None), "host", None) or "unknown"
+
+
 def check_admin(throttle: TokenThrottle, client: str, expected_token: str | None, token: str | None,
                 user: str | None = None, admin_users: tuple[str, ...] = ()) -> str | None:
     """None when the caller may moderate, else why not (plain text); wrong tokens count towards the throttle."""

@@ -372,7 +372,7 @@ def build_submit_tab(
         ids_state = gr.State([])
 
         def denied(tok: str | None, request: gr.Request | None, profile: Any) -> str | None:
-            client = getattr(getattr(request, "client", None), "host", None) or "unknown"
+            client = submissions.client_address(request)
             user = getattr(profile, "username", None)
             return check_admin(throttle, client, admin_token, tok, user, admin_users)
 

@@ -132,11 +132,6 @@ class Column:
         """Direction, from the set: forget and test lower, retain and celebrity higher."""
         return self.key.lower_is_better
 
-    @property
-    def headline(self) -> bool:
-        """True for the task's headline metric (the paper's)."""
-        return self.key.metric == headline_metric(self.key.task).name
-
 
 def cell_label(key: CellKey) -> str:
     """``Forget · Gen · img+text · ROUGE-L ↓``: set, task, modality, metric and direction."""

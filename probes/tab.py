@@ -188,6 +188,11 @@ def _request(values: dict[str, Any], image_path: str | None) -> ProbeRequest:
     )
 
 
+def _session(request: gr.Request | None) -> str:
+    """The browser session a request comes from (its Stop event is kept under this key)."""
+    return getattr(request, "session_hash", None) or "anonymous"
+
+
 def build_probe_tab(service: ProbeService, demo: gr.Blocks, *, concurrency_limit: int = 1) -> dict[str, Any]:
     """Lay out the Probe tab inside the current ``gr.Tab`` and wire its callbacks.
 
@@ -280,7 +285,7 @@ def build_probe_tab(service: ProbeService, demo: gr.Blocks, *, concurrency_limit
                request: gr.Request) -> Any:
         values = (left_v, left_hub_v, left_rev_v, right_v, right_hub_v, right_rev_v, set_v, person_v, question_v,
                   modality_v, free_text_v)
-        session = getattr(request, "session_hash", None) or "anonymous"
+        session = _session(request)
         cancel = threading.Event()
         with stops_lock:
             stops[session] = cancel
@@ -298,7 +303,7 @@ def build_probe_tab(service: ProbeService, demo: gr.Blocks, *, concurrency_limit
                     del stops[session]
 
     def on_stop(request: gr.Request) -> None:
-        session = getattr(request, "session_hash", None) or "anonymous"
+        session = _session(request)
         with stops_lock:
             event = stops.get(session)
         if event is not None:
