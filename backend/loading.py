@@ -37,8 +37,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Quantize = Literal["4bit", "none", "auto"]
-"""Requested quantization: 4-bit nf4, none (bf16 on CUDA, fp32 on CPU), or auto (4-bit on CUDA only)."""
+Quantize = Literal["4bit", "8bit", "none", "auto"]
+"""Requested quantization: 4-bit nf4, 8-bit (LLM.int8), none (bf16 on CUDA, fp32 on CPU) or auto (4-bit on CUDA)."""
 
 WEIGHT_PATTERNS: tuple[str, ...] = (
     "*.json",
@@ -215,6 +215,13 @@ class Precision:
     """Dtype of the weights that stay unquantized, and of activations."""
     reason: str
     """Human-readable reason, logged and recorded in :class:`LoadInfo`."""
+    quantize_8bit: bool = False
+    """Load linear layers as bitsandbytes 8-bit (LLM.int8); the robustness attacks ask for it."""
+
+    @property
+    def label(self) -> str:
+        """How :class:`LoadInfo` records it: ``4bit-nf4``, ``8bit`` or ``none``."""
+        return "4bit-nf4" if self.quantize_4bit else "8bit" if self.quantize_8bit else "none"
 
 
 def choose_precision(quantize: Quantize, device: str) -> Precision:
@@ -222,8 +229,8 @@ def choose_precision(quantize: Quantize, device: str) -> Precision:
     import torch
 
     on_cuda = device.startswith("cuda")
-    if quantize not in ("4bit", "none", "auto"):
-        raise ValueError(f"quantize must be '4bit', 'none' or 'auto', got {quantize!r}")
+    if quantize not in ("4bit", "8bit", "none", "auto"):
+        raise ValueError(f"quantize must be '4bit', '8bit', 'none' or 'auto', got {quantize!r}")
     full_dtype = torch.bfloat16 if on_cuda and torch.cuda.is_bf16_supported() else torch.float32
     if quantize == "auto":
         if not on_cuda:
@@ -231,11 +238,13 @@ def choose_precision(quantize: Quantize, device: str) -> Precision:
         if not _bitsandbytes_available():
             return Precision(False, full_dtype, "auto on CUDA but bitsandbytes is not installed: bfloat16")
         return Precision(True, full_dtype, "auto on CUDA: 4-bit nf4 with bitsandbytes")
-    if quantize == "4bit":
+    if quantize in ("4bit", "8bit"):
         if not _bitsandbytes_available():
             raise ModelLoadError(
-                "quantize='4bit' needs bitsandbytes; `pip install bitsandbytes` or use quantize='none'"
+                f"quantize={quantize!r} needs bitsandbytes; `pip install bitsandbytes` or use quantize='none'"
             )
+        if quantize == "8bit":
+            return Precision(False, full_dtype, f"8-bit (LLM.int8) requested on {device}", quantize_8bit=True)
         return Precision(True, full_dtype, f"4-bit nf4 requested on {device}")
     return Precision(False, full_dtype, f"quantize='none' on {device}: {str(full_dtype).removeprefix('torch.')}")
 
@@ -265,10 +274,26 @@ class _DropKernelsHint(logging.Filter):
 _KERNELS_FILTER = _DropKernelsHint()
 
 
+class _DropInt8CastNote(logging.Filter):
+    """Hide the note LLM.int8 logs on every matmul of a float32 model: activations go to float16 for the int8 kernel.
+
+    That is how 8-bit loading works (recorded as ``8bit`` in :class:`LoadInfo`); repeated per batch it
+    drowns every progress bar.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "will be cast from" not in record.getMessage()
+
+
+_INT8_FILTER = _DropInt8CastNote()
+
+
 def _quiet_bitsandbytes() -> None:
-    bnb_logger = logging.getLogger("bitsandbytes.backends.cpu.ops")
-    if _KERNELS_FILTER not in bnb_logger.filters:
-        bnb_logger.addFilter(_KERNELS_FILTER)
+    for name, noise in (("bitsandbytes.backends.cpu.ops", _KERNELS_FILTER),
+                        ("bitsandbytes.autograd._functions", _INT8_FILTER)):
+        bnb_logger = logging.getLogger(name)
+        if noise not in bnb_logger.filters:
+            bnb_logger.addFilter(noise)
 
 
 def resolve_source(
@@ -404,6 +429,11 @@ def _load_full(spec: ModelSpec, folder: Path, precision: Precision, device: str)
             bnb_4bit_compute_dtype=precision.dtype,
             bnb_4bit_use_double_quant=True,
         )
+    elif precision.quantize_8bit:
+        from transformers import BitsAndBytesConfig
+
+        _quiet_bitsandbytes()
+        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
     try:
         model = AutoModelForImageTextToText.from_pretrained(
             folder, use_safetensors=True, trust_remote_code=False, **kwargs
@@ -478,7 +508,7 @@ def load_model(
 
     Args:
         spec: The model to load.
-        quantize: '4bit' (nf4), 'none', or 'auto' (4-bit on CUDA, full precision on CPU).
+        quantize: '4bit' (nf4), '8bit' (LLM.int8), 'none', or 'auto' (4-bit on CUDA, full precision on CPU).
         device: 'cpu', 'cuda', 'cuda:N', or None/'auto' for CUDA when available.
         registry: Resolves an adapter's ``base`` name and relative local paths.
         base: The base entry of an adapter, when there is no registry.
@@ -510,6 +540,8 @@ def load_model(
     adapter_source = resolve_source(spec, registry=registry) if spec.kind is ModelKind.ADAPTER else None
     if memory_limit_bytes is not None:
         needed = estimate_weight_bytes(full_source.folder)
+        if precision.quantize_8bit:
+            needed //= 2  # int8 weights: half of 16-bit ones (a quarter of fp32); embeddings stay
         if precision.quantize_4bit:
             needed //= 3  # nf4 keeps ~4.5 bits per quantized weight of 16/32; embeddings stay
         if needed > memory_limit_bytes:
@@ -526,7 +558,7 @@ def load_model(
             source=full_spec.repo_id or str(full_source.folder),
             revision=full_spec.revision,
             commit=full_source.commit,
-            quantization="4bit-nf4" if precision.quantize_4bit else "none",
+            quantization=precision.label,
             dtype=str(precision.dtype).removeprefix("torch."),
             device=dev,
             reason=precision.reason,

@@ -76,9 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seed of every random choice: few-shot demos, test images (default: %(default)s)")
     p.add_argument("--name", default=None,
                    help="run name, the prefix of every output file (default: MODEL_PROTOCOL_forgetRATIO)")
-    p.add_argument("--quantize", choices=("auto", "4bit", "none"), default="auto",
+    p.add_argument("--quantize", choices=("auto", "4bit", "8bit", "none"), default="auto",
                    help="auto: 4-bit nf4 on CUDA, full precision on CPU; 4bit: always (CPU needs widths that are "
-                        "multiples of 64); none: never (default: %(default)s)")
+                        "multiples of 64); 8bit: LLM.int8; none: never (default: %(default)s)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     meta = p.add_argument_group("submission metadata (by default from the registry entry of --model)")
     meta.add_argument("--model-name", default=None, help="display name on the leaderboard (default: the --model given)")

@@ -84,6 +84,12 @@ def _limit(benchmark: Benchmark, limit: int | None) -> Benchmark:
     return benchmark.model_copy(update={"splits": splits})
 
 
+def plan_run(config: RunConfig, benchmark: Benchmark) -> list[Item]:
+    """The questions a run asks, in order: the protocol's plan on the (limited) benchmark."""
+    return plan(_limit(benchmark, config.limit), config.forget_ratio, config.protocol, sets=config.sets,
+                seed=config.seed, style=config.prompt_style)
+
+
 def _batches(items: Sequence[Item], size: int) -> Iterator[list[Item]]:
     """Group by kind and similar length, so padding is small and outputs match one-at-a-time."""
     def kind(i: Item) -> tuple[bool, int, bool]:
@@ -153,29 +159,17 @@ def run(
     if rank == 0:
         atomic_write(run_path, config_json)
 
-    items = plan(_limit(benchmark, config.limit), config.forget_ratio, config.protocol, sets=config.sets,
-                 seed=config.seed, style=config.prompt_style)
+    items = plan_run(config, benchmark)
     shard_path = samples_path if world == 1 else out_dir / f"{config.name}.samples.rank{rank}.jsonl"
     done: dict[str, SampleRecord] = {}
     for path in [samples_path, *sorted(out_dir.glob(f"{config.name}.samples.rank*.jsonl"))]:
         done.update({r.key: r for r in read_records(path)})
     mine = [it for k, it in enumerate(items) if k % world == rank and it.key not in done]
 
-    computed = 0
-    bar = _progress(len(mine), desc=f"{config.name} [{rank + 1}/{world}]" if world > 1 else config.name,
-                    enabled=progress)
-    with open(shard_path, "a", encoding="utf-8") as sink:
-        for batch in _batches(mine, batch_size):
-            records = _answer(batch, model)
-            sink.write("".join(r.model_dump_json() + "\n" for r in records))
-            sink.flush()
-            os.fsync(sink.fileno())
-            done.update({r.key: r for r in records})
-            computed += len(records)
-            bar.update(len(records))
-            if on_batch is not None:
-                on_batch(computed, len(mine))
-    bar.close()
+    fresh = answer_items(mine, model, shard_path, batch_size=batch_size, progress=progress, on_batch=on_batch,
+                         desc=f"{config.name} [{rank + 1}/{world}]" if world > 1 else config.name)
+    done.update({r.key: r for r in fresh})
+    computed = len(fresh)
 
     if world > 1:
         _barrier()
@@ -205,6 +199,36 @@ def run(
         atomic_write(files["submission"], submission_builder(config, records))
     return RunOutput(records=records, results=results, files=files, seconds=time.perf_counter() - started,
                      computed=computed)
+
+
+def answer_items(
+    items: Sequence[Item],
+    model: Model,
+    sink_path: Path,
+    *,
+    batch_size: int = 8,
+    progress: bool = True,
+    desc: str = "",
+    on_batch: Callable[[int, int], None] | None = None,
+) -> list[SampleRecord]:
+    """Ask ``items``, batched, appending each finished batch's records to ``sink_path`` (fsynced); returns them.
+
+    A crash loses at most one batch: :func:`benchmark.records.read_records` reads the sink back to resume.
+    """
+    out: list[SampleRecord] = []
+    bar = _progress(len(items), desc=desc, enabled=progress)
+    with open(sink_path, "a", encoding="utf-8") as sink:
+        for batch in _batches(items, batch_size):
+            records = _answer(batch, model)
+            sink.write("".join(r.model_dump_json() + "\n" for r in records))
+            sink.flush()
+            os.fsync(sink.fileno())
+            out += records
+            bar.update(len(records))
+            if on_batch is not None:
+                on_batch(len(out), len(items))
+    bar.close()
+    return out
 
 
 def _answer(batch: list[Item], model: Model) -> list[SampleRecord]:

@@ -46,8 +46,10 @@ def test_auto_is_full_precision_on_cpu_and_4bit_on_cuda() -> None:
     assert not cpu.quantize_4bit and cpu.dtype == torch.float32 and "CPU" in cpu.reason
     assert choose_precision("auto", "cuda").quantize_4bit
     assert choose_precision("4bit", "cpu").quantize_4bit
+    int8 = choose_precision("8bit", "cpu")
+    assert int8.quantize_8bit and not int8.quantize_4bit and int8.label == "8bit"
     with pytest.raises(ValueError, match="quantize must be"):
-        choose_precision("8bit", "cpu")  # type: ignore[arg-type]
+        choose_precision("2bit", "cpu")  # type: ignore[arg-type]
 
 
 def test_4bit_on_cpu_really_quantizes_and_generates(nf4_model, fp32_model) -> None:  # type: ignore[no-untyped-def]
