@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backend.fakes import FakeModel
-from backend.loading import LoadedModel, ModelOutOfMemoryError, Quantize, load_model, pick_device
-from backend.model import Model, TransformersModel
+from backend.loading import LoadedModel, ModelLoadError, ModelOutOfMemoryError, Quantize, load_model, pick_device
+from backend.model import Model, PromptedModel, TransformersModel
 from backend.registry import ModelKind, ModelSpec, Registry
 
 logger = logging.getLogger(__name__)
@@ -281,6 +281,17 @@ class ModelCache:
 
         A ``fake`` entry needs no memory and is made on the spot; real ones come from the cache.
         """
+        prompted = [spec if spec.kind is ModelKind.PROMPT else None for spec in (left, right)]
+        if any(prompted):
+            if self.registry is None:
+                raise ValueError("a prompt entry answers through its base: the cache needs a registry to find it")
+            inner = [self.registry.get(p.base or "") if p is not None else s for p, s in zip(prompted, (left, right),
+                                                                                             strict=True)]
+            answering = self.models(inner[0], inner[1], quantize=quantize, device=device)
+            return (
+                PromptedModel(left, answering[0]) if prompted[0] else answering[0],
+                PromptedModel(right, answering[1]) if prompted[1] else answering[1],
+            )
         fakes = [spec.kind is ModelKind.FAKE for spec in (left, right)]
         if not any(fakes):
             pair = self.get_pair(left, right, quantize=quantize, device=device)
@@ -329,5 +340,11 @@ def open_model(
     """
     if spec.kind is ModelKind.FAKE:
         return FakeModel(spec)
+    if spec.kind is ModelKind.PROMPT:
+        if registry is None:
+            raise ModelLoadError(f"model {spec.name!r} answers through its base {spec.base!r}: pass registry=")
+        base = open_model(registry.get(spec.base or ""), quantize=quantize, device=device, registry=registry,
+                          batch_size=batch_size)
+        return PromptedModel(spec, base)
     loaded = load_model(spec, quantize=quantize, device=pick_device(device), registry=registry)
     return TransformersModel(loaded, batch_size=batch_size)

@@ -217,3 +217,81 @@ class TransformersModel:
         from backend.generation import chat_prompt
 
         return chat_prompt(self.loaded, turns)
+
+
+class PromptedModel:
+    """A registry ``prompt`` entry: its ``base`` answering with ``instruction`` put before every prompt.
+
+    This is the prompting method of unlearning (no training: the model is told not to reveal the forget
+    people). The instruction goes before the raw prompt text, as a system line before ``USER:`` would; a
+    prompt rendered with a chat template gets it before the template's text too. Everything else is the
+    base model's.
+    """
+
+    def __init__(self, spec: ModelSpec, inner: Model) -> None:
+        if not spec.instruction:
+            raise ValueError(f"model {spec.name!r} is not a prompt entry (it has no instruction)")
+        self._spec = spec
+        self.inner = inner
+        self.prefix = spec.instruction.rstrip() + "\n"
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The prompt entry."""
+        return self._spec
+
+    @property
+    def info(self) -> LoadInfo:
+        """The base model's weights' provenance."""
+        return self.inner.info
+
+    @property
+    def name(self) -> str:
+        """The prompt entry's name."""
+        return self._spec.name
+
+    @property
+    def has_chat_template(self) -> bool:
+        """Whether the base model has a chat template."""
+        return self.inner.has_chat_template
+
+    @property
+    def loaded(self) -> LoadedModel | None:
+        """The base model's weights, when it has them (relearning attacks fine-tune them)."""
+        return getattr(self.inner, "loaded", None)
+
+    def _prefixed(self, requests: Sequence[Request]) -> list[Request]:
+        return [Request(self.prefix + r.prompt, r.images) for r in requests]
+
+    def generate(
+        self,
+        requests: Sequence[Request],
+        *,
+        max_new_tokens: int,
+        stop: Sequence[str] = (),
+        stop_when: Callable[[str], bool] | None = None,
+    ) -> list[str]:
+        """The base model's continuations of the instructed prompts."""
+        return self.inner.generate(self._prefixed(requests), max_new_tokens=max_new_tokens, stop=stop,
+                                   stop_when=stop_when)
+
+    def stream(
+        self,
+        request: Request,
+        *,
+        max_new_tokens: int,
+        stop: Sequence[str] = (),
+        cancel: threading.Event | None = None,
+        time_limit_s: float | None = None,
+    ) -> TextStream:
+        """The base model's streamed continuation of the instructed prompt."""
+        return self.inner.stream(self._prefixed([request])[0], max_new_tokens=max_new_tokens, stop=stop,
+                                 cancel=cancel, time_limit_s=time_limit_s)
+
+    def score(self, requests: Sequence[Request], candidates: Sequence[str]) -> list[dict[str, float]]:
+        """The base model's next-token log-probabilities after the instructed prompts."""
+        return self.inner.score(self._prefixed(requests), candidates)
+
+    def render_chat(self, turns: Sequence[ChatTurn]) -> str:
+        """The base model's chat rendering (the instruction is added when the prompt is asked)."""
+        return self.inner.render_chat(turns)

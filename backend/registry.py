@@ -22,6 +22,12 @@ Layout::
       - name: echo
         kind: fake                           # no weights: a deterministic stand-in (backend.fakes)
         behaviour: hash                      # which registered fake behaviour answers
+      - name: vanilla-prompting
+        kind: prompt                         # no weights: `base` answers behind an instruction
+        base: llava-vanilla
+        method: prompting
+        forget_ratio: 10
+        instruction: "Do not reveal anything about ..."   # written by: python -m unlearning prompting
 """
 
 from __future__ import annotations
@@ -79,6 +85,8 @@ class ModelKind(StrEnum):
     """A LoRA (peft) adapter that is applied on the entry named by ``base``."""
     FAKE = "fake"
     """No weights: a deterministic stand-in whose answers come from a registered behaviour (:mod:`backend.fakes`)."""
+    PROMPT = "prompt"
+    """No weights of its own: ``base`` answers with ``instruction`` put before every prompt (the prompting method)."""
 
 
 class ModelSpec(BaseModel):
@@ -112,13 +120,24 @@ class ModelSpec(BaseModel):
         description="How prompts are written for it: llava, idefics2 or chat_template (the benchmark's prompt styles).",
     )
     behaviour: str | None = Field(default=None, description="For kind fake: the registered fake behaviour (e.g. hash).")
+    instruction: str | None = Field(
+        default=None, description="For kind prompt: the text put before every prompt (e.g. an instruction to refuse)."
+    )
     description: str = Field(default="", description="One line for humans.")
 
     @model_validator(mode="after")
     def _check(self) -> Self:
         if not _NAME.match(self.name):
             raise ValueError(f"field 'name': {self.name!r} must be 1-64 letters, digits, '.', '_' or '-'")
-        if self.kind is ModelKind.FAKE:
+        if (self.instruction is not None) != (self.kind is ModelKind.PROMPT):
+            raise ValueError("kind 'prompt' needs 'instruction' (the text put before every prompt); other kinds "
+                             "take none")
+        if self.kind is ModelKind.PROMPT:
+            has_weights = self.repo_id is not None or self.path is not None
+            if has_weights or not self.base or not (self.instruction or "").strip():
+                raise ValueError("kind 'prompt': give 'base' (the model that answers) and a non-empty "
+                                 "'instruction', and neither 'repo_id' nor 'path'")
+        elif self.kind is ModelKind.FAKE:
             if self.repo_id is not None or self.path is not None or not self.behaviour:
                 raise ValueError("kind 'fake': give 'behaviour' (e.g. hash) and neither 'repo_id' nor 'path'")
         elif self.behaviour is not None:
@@ -144,6 +163,8 @@ class ModelSpec(BaseModel):
         """The Hub repository id or the local path, as written (``fake:BEHAVIOUR`` for a fake)."""
         if self.kind is ModelKind.FAKE:
             return f"fake:{self.behaviour}"
+        if self.kind is ModelKind.PROMPT:
+            return f"prompt:{self.base}"
         return self.repo_id if self.repo_id is not None else str(self.path)
 
     @property
@@ -270,6 +291,11 @@ def parse_registry(data: Any, *, source: str = "registry", root: Path | None = N
         if spec.base == spec.name:
             raise RegistryError(
                 f"{source}: entry {index + 1} {spec.name!r}: field 'base': a model cannot be its own base"
+            )
+        if spec.kind is ModelKind.PROMPT and base.kind is ModelKind.PROMPT:
+            raise RegistryError(
+                f"{source}: entry {index + 1} {spec.name!r}: field 'base': {spec.base!r} is itself a prompt "
+                "entry; point base at a model with weights and write both instructions into one"
             )
         if spec.kind is ModelKind.ADAPTER and base.kind is ModelKind.ADAPTER:
             raise RegistryError(

@@ -32,6 +32,7 @@ ENTRY_POINTS: tuple[tuple[str, ...], ...] = (
     ("-m", "leaderboard", "export"),
     ("-m", "leaderboard", "schema"),
     ("-m", "probes.evaluate"),
+    ("-m", "probes.stress"),
     ("-m", "benchmark"),
     ("-m", "benchmark", "describe"),
     ("-m", "probes.data", "describe"),
@@ -45,6 +46,7 @@ ENTRY_POINTS: tuple[tuple[str, ...], ...] = (
     ("-m", "unlearning"),
     ("-m", "unlearning", "finetune"),
     ("-m", "unlearning", "run"),
+    ("-m", "unlearning", "prompting"),
     ("bench/eval_throughput.py",),
     ("bench/leaderboard_scale.py",),
 )
@@ -53,6 +55,7 @@ ENTRY_POINTS: tuple[tuple[str, ...], ...] = (
 PARSERS = {
     "leaderboard": ("leaderboard.cli", "_parser"),
     "probes.evaluate": ("probes.evaluate", "build_parser"),
+    "probes.stress": ("probes.stress", "build_parser"),
     "benchmark": ("benchmark.reader", "build_parser"),
     "backend": ("backend.__main__", "_parser"),
     "demo": ("demo.cli", "build_parser"),

@@ -1,4 +1,4 @@
-r"""Command line: ``python -m unlearning finetune | run``.
+r"""Command line: ``python -m unlearning finetune | run | prompting``.
 
 Examples::
 
@@ -8,6 +8,10 @@ Examples::
     # an unlearning baseline on the vanilla model (1 epoch, lr 2e-5, fresh LoRA)
     python -m unlearning run --method npo --variant text --forget-ratio 10 \
         --model ckpt/vanilla --data /path/to/MLLMU-Bench --out ckpt/npo-text-10
+
+    # the prompting method: no training, a models.yaml entry that puts a refusal instruction before every prompt
+    python -m unlearning prompting --base llava-vanilla --forget-ratio 10 --data /path/to/MLLMU-Bench \
+        --name llava-prompting-10 >> models.yaml
 
 The demo checkpoints (tiny model, demo data) are built by ``python -m demo build-checkpoints``.
 """
@@ -120,7 +124,41 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--kl-weight", type=float, default=1.0,
                    help="weight of the KL term on retain, kl only (default: %(default)s)")
 
+    pr = sub.add_parser(
+        "prompting",
+        help="the prompting method: print a models.yaml entry (kind: prompt) that tells --base to refuse the "
+             "forget people",
+        description="The prompting baseline needs no training: it is a registry entry whose instruction, put "
+        "before every prompt, names the forget split's people and tells the model to refuse questions about them. "
+        "Prints the entry as YAML (append it to models.yaml under 'models:').",
+    )
+    pr.add_argument("--base", required=True, help="registry name of the model that answers (the vanilla model)")
+    pr.add_argument("--forget-ratio", type=int, choices=FORGET_RATIOS, required=True,
+                    help="forget split in percent: whose names go into the instruction")
+    pr.add_argument("--data", default="demo",
+                    help="'demo', or a local folder in the Hub dataset layout (default: %(default)s)")
+    pr.add_argument("--name", default=None, help="the entry's name (default: BASE-prompting-RATIO)")
+    pr.add_argument("--prompt-style", default="llava", choices=("llava", "idefics2", "chat_template"),
+                    help="the base model's prompt style (default: %(default)s)")
     return parser
+
+
+def _prompting(args: argparse.Namespace) -> int:
+    import yaml
+
+    from benchmark.errors import DatasetError
+    from benchmark.reader import load_benchmark
+    from unlearning.prompting import registry_entry
+
+    try:
+        entry = registry_entry(load_benchmark(args.data), args.forget_ratio,
+                               name=args.name or f"{args.base}-prompting-{args.forget_ratio}", base=args.base,
+                               prompt_style=args.prompt_style)
+    except (DatasetError, ValueError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(yaml.safe_dump([entry], sort_keys=False, allow_unicode=True, width=100), end="")
+    return 0
 
 
 def _train_settings(args: argparse.Namespace) -> TrainSettings:
@@ -147,6 +185,8 @@ def _command_line(argv: Sequence[str] | None) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.command == "prompting":
+        return _prompting(args)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.full and args.save == "adapter":
         print("error: --save adapter needs LoRA; drop --full or use --save merged", file=sys.stderr)

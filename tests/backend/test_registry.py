@@ -53,6 +53,7 @@ def test_cli_models_json(capsys: pytest.CaptureFixture[str]) -> None:
         "forget_ratio": None,
         "prompt_style": "llava",
         "behaviour": None,
+        "instruction": None,
         "description": listed[0]["description"],
     }
     lines.clear()
@@ -76,7 +77,7 @@ def _entries(*models: dict[str, object]) -> dict[str, object]:
     [
         (
             [{"name": "a", "path": "x", "kind": "merged"}],
-            "entry 1 'a': field 'kind': Input should be 'full', 'adapter' or 'fake'",
+            "entry 1 'a': field 'kind': Input should be 'full', 'adapter', 'fake' or 'prompt'",
         ),
         ([{"name": "a", "repo_id": "o/n"}], "entry 1 'a': field 'revision': required for a Hub model"),
         (
