@@ -231,7 +231,7 @@ def _first(load: Loader, name: str, quantize: str) -> Model:
 
 def _relearned(load: Loader, cfg: StressConfig, bench: Benchmark, people: Sequence[str]) -> Model:
     """A fresh copy of the model, fine-tuned on ``people``'s ft_Data pairs (:mod:`probes.relearn`)."""
-    from backend.model import TransformersModel
+    from backend.model import PromptedModel, TransformersModel
 
     model, _ = load(cfg.model, "none")
     loaded = getattr(model, "loaded", None)
@@ -239,7 +239,9 @@ def _relearned(load: Loader, cfg: StressConfig, bench: Benchmark, people: Sequen
         raise ValueError(f"{cfg.model} has no weights to fine-tune; the relearning attack needs a real model")
     trained, losses = relearn(loaded.model, loaded.processor, relearning_examples(bench, people), cfg.relearn)
     log.info("relearn: %d steps on %s, loss %.3f -> %.3f", len(losses), ", ".join(people), losses[0], losses[-1])
-    return TransformersModel.from_objects(trained, loaded.processor, name=f"{cfg.model}-relearned")
+    relearned = TransformersModel.from_objects(trained, loaded.processor, name=f"{cfg.model}-relearned")
+    # The prompting method keeps its instruction: the attacker fine-tunes the weights behind it.
+    return PromptedModel(model.spec, relearned) if isinstance(model, PromptedModel) else relearned
 
 
 # --------------------------------------------------------------------------- command line
