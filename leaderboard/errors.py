@@ -59,3 +59,30 @@ class AlreadyInStatus(LeaderboardError):
         self.status = status
         named = f" {model_name}" if model_name else ""
         super().__init__(f"#{submission_id}{named} is already {status}; nothing changed")
+
+
+class RobustnessNotFound(LeaderboardError):
+    """No stored robustness file has the requested id."""
+
+    def __init__(self, robustness_id: int) -> None:
+        self.robustness_id = robustness_id
+        super().__init__(f"no robustness file R{robustness_id}; pending ones are listed in the moderation panel")
+
+
+class DuplicateRobustness(LeaderboardError):
+    """The same robustness file is already attached to the row."""
+
+    def __init__(self, existing_id: int, submission_id: int, status: str) -> None:
+        self.existing_id = existing_id
+        self.submission_id = submission_id
+        super().__init__(f"duplicate: this robustness file is already attached to #{submission_id} as "
+                         f"R{existing_id} ({status})")
+
+
+class RowNotOpen(LeaderboardError):
+    """A robustness file for a row that is rejected or withdrawn (it is not on any board)."""
+
+    def __init__(self, submission_id: int, status: str) -> None:
+        self.submission_id = submission_id
+        super().__init__(f"#{submission_id} is {status}; robustness files can be added to approved or pending rows "
+                         "only")

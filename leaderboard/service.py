@@ -29,16 +29,28 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from benchmark.metrics import Unit
 from benchmark.submission import MAX_SUBMISSION_BYTES
 from benchmark.vocabulary import Protocol
-from leaderboard.errors import AlreadyInStatus, DuplicateSubmission
+from leaderboard.errors import AlreadyInStatus, DuplicateRobustness, DuplicateSubmission, RowNotOpen
 from leaderboard.ingest import MAX_SAMPLES_BYTES, MetadataOverrides, ParsedUpload, parse_upload
 from leaderboard.references import REFERENCES, reference_upload
-from leaderboard.store import DEFAULT_DB_PATH, Event, RateLimit, RawFiles, RowKind, Status, Store, StoredSubmission
+from leaderboard.robustness import ParsedRobustness, check_matches, parse_robustness
+from leaderboard.store import (
+    DEFAULT_DB_PATH,
+    Event,
+    RateLimit,
+    RawFiles,
+    RobustnessStatus,
+    RowKind,
+    Status,
+    Store,
+    StoredRobustness,
+    StoredSubmission,
+)
 from leaderboard.table import LeaderboardTable, MetricSelection, build_table, columns_for
 
 REAL_KINDS = (RowKind.REFERENCE, RowKind.SUBMISSION)
 """The rows of the default board: real models (the demo rows have their own board)."""
 
-PUBLIC_ACTIONS = ("approved", "rejected", "withdrawn")
+PUBLIC_ACTIONS = ("approved", "rejected", "withdrawn", "robustness approved", "robustness rejected")
 """The events the changelog shows (pending submissions are seen by moderators only)."""
 
 TABLE_CACHE_SIZE = 8
@@ -101,7 +113,9 @@ class Leaderboard:
         if fresh and self.settings.seed_references:
             self.seed_references()
         if fresh and self.settings.seed_demo:
-            self.seed_demo()
+            self.seed_demo()  # rows and their robustness files
+        elif self.settings.seed_demo:
+            self.seed_demo_robustness()  # a store made before the demo rows had robustness files gets them
 
     @classmethod
     def open(cls, settings: LeaderboardSettings | None = None, **overrides: Any) -> Leaderboard:
@@ -156,8 +170,13 @@ class Leaderboard:
         metadata: MetadataOverrides | Mapping[str, Any] | None = None,
         accuracy_unit: Unit = Unit.PERCENT,
         status: Status = Status.PENDING,
+        robustness: bytes | None = None,
+        robustness_filename: str | None = None,
     ) -> StoredSubmission:
         """Validate and store an upload (pending moderation unless ``status`` says otherwise).
+
+        ``robustness`` (a ``python -m probes.stress`` file for the same model, forget ratio and protocol) is
+        stored with it in the same transaction and moderated with it.
 
         Raises:
             ValidationFailed: With field-level issues; nothing is stored.
@@ -165,7 +184,71 @@ class Leaderboard:
             RateLimited: The submitter reached the rate limit.
         """
         upload = self.preview(data, filename=filename, samples=samples, metadata=metadata, accuracy_unit=accuracy_unit)
-        return self.store.add(upload, status=status, now=self._clock(), rate_limit=self._rate_limit())
+        parsed = None if robustness is None else self.preview_robustness(robustness, upload,
+                                                                         filename=robustness_filename)
+        return self.store.add(upload, status=status, now=self._clock(), rate_limit=self._rate_limit(),
+                              robustness=parsed)
+
+    def preview_robustness(self, data: bytes, upload: ParsedUpload, *, filename: str | None = None
+                           ) -> ParsedRobustness:
+        """Validate a robustness file sent with ``upload`` (same model, forget ratio and protocol); stores nothing.
+
+        Raises:
+            ValidationFailed: With field-level issues (fields prefixed ``robustness.``).
+        """
+        meta = upload.submission.metadata
+        parsed = parse_robustness(data, filename=filename, max_bytes=self.settings.max_file_bytes)
+        check_matches(parsed, model_name=meta.model_name, forget_ratio=meta.forget_ratio,
+                      protocol=meta.protocol.value, row="the results")
+        return parsed
+
+    def attach_robustness(self, submission_id: int, data: bytes, *, filename: str | None = None,
+                          status: RobustnessStatus = RobustnessStatus.PENDING,
+                          max_bytes: int | None = None) -> StoredRobustness:
+        """Add a robustness file to an existing row, pending moderation unless ``status`` says otherwise.
+
+        ``max_bytes`` replaces the upload size limit (``max_file_bytes``), for committed files.
+
+        Raises:
+            SubmissionNotFound: No such row.
+            RowNotOpen: The row is rejected or withdrawn.
+            ValidationFailed: The file is invalid, or is for another model, forget ratio or protocol.
+            DuplicateRobustness: The same file is already attached to the row.
+        """
+        stored = self.store.get(submission_id)
+        if stored.status in (Status.REJECTED, Status.WITHDRAWN):
+            raise RowNotOpen(submission_id, stored.status.value)
+        meta = stored.submission.metadata
+        parsed = parse_robustness(data, filename=filename, max_bytes=max_bytes or self.settings.max_file_bytes)
+        check_matches(parsed, model_name=meta.model_name, forget_ratio=meta.forget_ratio,
+                      protocol=meta.protocol.value, row=f"row #{submission_id}")
+        return self.store.add_robustness(submission_id, parsed, status=status, now=self._clock())
+
+    def approve_robustness(self, robustness_id: int, *, reason: str | None = None) -> StoredRobustness:
+        """Make a robustness file its row's current one (the previous one is kept, superseded)."""
+        return self._change_robustness(robustness_id, RobustnessStatus.APPROVED, reason)
+
+    def reject_robustness(self, robustness_id: int, *, reason: str | None = None) -> StoredRobustness:
+        """Refuse a robustness file (kept, never shown); rejecting the current one leaves the row without."""
+        return self._change_robustness(robustness_id, RobustnessStatus.REJECTED, reason)
+
+    def _change_robustness(self, robustness_id: int, status: RobustnessStatus, reason: str | None
+                           ) -> StoredRobustness:
+        current = self.store.get_robustness(robustness_id)
+        if current.status is status:
+            refusal = AlreadyInStatus(robustness_id, status.value)
+            refusal.args = (f"{current.label} (robustness file of #{current.submission_id}) is already "
+                            f"{status.value}; nothing changed",)
+            raise refusal
+        return self.store.set_robustness_status(robustness_id, status, now=self._clock(), reason=reason)
+
+    def robustness(self, submission_id: int) -> StoredRobustness | None:
+        """The row's current (approved) robustness file, or ``None``."""
+        return self.store.robustness(submission_id)
+
+    def pending_robustness(self) -> list[StoredRobustness]:
+        """Robustness files added to rows and waiting for a moderator, oldest first."""
+        return [r for r in self.store.list_robustness(status=RobustnessStatus.PENDING) if not r.with_submission]
 
     def _rate_limit(self) -> RateLimit | None:
         if self.settings.rate_limit_count == 0:
@@ -234,6 +317,34 @@ class Leaderboard:
             try:
                 stored = self.store.add(upload, status=Status.APPROVED, now=self._clock(), kind=RowKind.DEMO)
             except DuplicateSubmission:
+                continue
+            ids.append(stored.id)
+        self.seed_demo_robustness(folder)
+        return ids
+
+    def seed_demo_robustness(self, folder: Path = DEMO_RESULTS) -> list[int]:
+        """Attach ``NAME.robustness.json`` to the demo row stored from ``NAME.submission.json``, approved.
+
+        Runs on every start (unless ``seed_demo`` is off), so stores made before the files existed get them,
+        and a regenerated file replaces the row's current one (the old one kept, superseded). Idempotent: a
+        file already attached is skipped. Returns the new robustness ids.
+        """
+        from benchmark.validation import load_json_document
+        from leaderboard.ingest import content_hash
+
+        ids = []
+        for path in sorted(folder.glob("*.robustness.json")):
+            results = path.with_name(path.name.replace(".robustness.json", ".submission.json"))
+            if not results.exists():
+                continue
+            row = self.store.id_by_content(content_hash(load_json_document(results.read_bytes(), max_bytes=1 << 30)))
+            if row is None:
+                continue
+            try:
+                # Committed files, not uploads: the upload size limit does not apply.
+                stored = self.attach_robustness(row, path.read_bytes(), filename=path.name,
+                                                status=RobustnessStatus.APPROVED, max_bytes=1 << 30)
+            except DuplicateRobustness:
                 continue
             ids.append(stored.id)
         return ids

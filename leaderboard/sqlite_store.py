@@ -24,14 +24,23 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.submission import Submission
-from leaderboard.errors import DuplicateSubmission, RateLimited, SubmissionNotFound
+from leaderboard.errors import (
+    DuplicateRobustness,
+    DuplicateSubmission,
+    RateLimited,
+    RobustnessNotFound,
+    SubmissionNotFound,
+)
 from leaderboard.ingest import ParsedUpload, SourceFormat
+from leaderboard.robustness import ParsedRobustness, dump_summary
 from leaderboard.store import (
     Event,
     RateLimit,
     RawFiles,
+    RobustnessStatus,
     RowKind,
     Status,
+    StoredRobustness,
     StoredSubmission,
     StoreFrames,
     cells_signature,
@@ -168,14 +177,39 @@ def _to_v2(conn: sqlite3.Connection) -> None:
     )
 
 
+_V3: tuple[str, ...] = (
+    """CREATE TABLE robustness (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        submission_id INTEGER NOT NULL REFERENCES submissions (id) ON DELETE CASCADE,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected', 'superseded')),
+        status_reason TEXT,
+        with_submission INTEGER NOT NULL CHECK (with_submission IN (0, 1)),
+        content_hash TEXT NOT NULL,
+        schema_version INTEGER NOT NULL,
+        raw BLOB NOT NULL,
+        filename TEXT,
+        summary_json TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (submission_id, content_hash)
+    )""",
+    "CREATE UNIQUE INDEX robustness_current ON robustness (submission_id) WHERE status = 'approved'",
+    "CREATE INDEX robustness_by_status ON robustness (status, submission_id)",
+)
+"""Version 3: robustness files (``python -m probes.stress``) attached to rows, verbatim, every version kept;
+at most one approved (current) file per row. ``summary_json`` is derived from ``raw`` when stored."""
+
 Migration = tuple[str, ...] | Callable[[sqlite3.Connection], None]
 
-MIGRATIONS: tuple[Migration, ...] = (*_V1, _to_v2)
+MIGRATIONS: tuple[Migration, ...] = (*_V1, _to_v2, _V3)
 """Schema migrations; ``MIGRATIONS[i]`` brings the database to version ``i + 1``. Append, never edit."""
 
 _META_COLUMNS = (
     "id, kind, status, source_format, model_name, base_model, method, forget_ratio, unlearning_modality, "
     "protocol, protocol_version, submitter, link, hub_repo, created_at"
+)
+_ROBUSTNESS_COLUMNS = (
+    "id, submission_id, status, status_reason, with_submission, content_hash, raw, filename, created_at, updated_at"
 )
 _RECORD_COLUMNS = (
     "id, kind, status, status_reason, source_format, content_hash, submission_json, filename, warnings_json, "
@@ -307,6 +341,7 @@ class SQLiteStore:
         now: datetime,
         rate_limit: RateLimit | None = None,
         kind: RowKind | None = None,
+        robustness: ParsedRobustness | None = None,
     ) -> StoredSubmission:
         """Store an upload in one transaction (see :meth:`leaderboard.store.Store.add`)."""
         sub = upload.submission
@@ -387,6 +422,9 @@ class SQLiteStore:
             )
             action = "submitted" if kind is RowKind.SUBMISSION else "seeded"
             self._log(conn, new_id, action, status, None, stamp)
+            if robustness is not None:
+                file_status = RobustnessStatus.APPROVED if status is Status.APPROVED else RobustnessStatus.PENDING
+                self._insert_robustness(conn, new_id, robustness, file_status, True, stamp)
         return self.get(new_id)
 
     @staticmethod
@@ -396,6 +434,12 @@ class SQLiteStore:
             "INSERT INTO events (submission_id, action, status, reason, at) VALUES (?, ?, ?, ?, ?)",
             (submission_id, action, status.value, reason, stamp),
         )
+
+    def id_by_content(self, content_hash: str) -> int | None:
+        """The id of the row stored from a file with this content hash, or ``None``."""
+        with self._lock:
+            row = self._conn.execute("SELECT id FROM submissions WHERE content_hash = ?", (content_hash,)).fetchone()
+        return None if row is None else int(row[0])
 
     def get(self, submission_id: int) -> StoredSubmission:
         """One submission by id."""
@@ -433,6 +477,15 @@ class SQLiteStore:
             if cursor.rowcount == 0:
                 raise SubmissionNotFound(submission_id)
             self._log(conn, submission_id, status.value, status, reason, stamp)
+            # A robustness file sent with its submission shares its fate.
+            shared = conn.execute(
+                "SELECT id FROM robustness WHERE submission_id = ? AND with_submission = 1 AND status = ? "
+                "ORDER BY id DESC LIMIT 1",
+                (submission_id, RobustnessStatus.PENDING.value),
+            ).fetchone()
+            if shared is not None and status in (Status.APPROVED, Status.REJECTED):
+                follow = RobustnessStatus.APPROVED if status is Status.APPROVED else RobustnessStatus.REJECTED
+                self._robustness_status(conn, shared[0], follow, None, stamp, log=False)
         return self.get(submission_id)
 
     def events(self, *, actions: tuple[str, ...] | None = None, limit: int = 500) -> builtins.list[Event]:
@@ -488,7 +541,124 @@ class SQLiteStore:
             cells = self._conn.cursor()
             cells.row_factory = None
             cell_rows = cells.execute(cell_sql, cell_params).fetchall()
+            robust = self._conn.cursor()
+            robust.row_factory = None
+            robust_rows = robust.execute(
+                "SELECT submission_id, summary_json FROM robustness WHERE status = 'approved' "
+                f"AND submission_id IN (SELECT id FROM submissions {where})",
+                params,
+            ).fetchall()
         return StoreFrames(
             pd.DataFrame.from_records(sub_rows, columns=sub_cols),
             pd.DataFrame.from_records(cell_rows, columns=["submission_id", "key", "value", "ci_low", "ci_high"]),
+            pd.DataFrame.from_records(robust_rows, columns=["submission_id", "summary_json"]),
         )
+
+    # -- robustness files --
+
+    def _insert_robustness(self, conn: sqlite3.Connection, submission_id: int, parsed: ParsedRobustness,
+                           status: RobustnessStatus, with_submission: bool, stamp: str) -> int:
+        existing = conn.execute(
+            "SELECT id, status FROM robustness WHERE submission_id = ? AND content_hash = ?",
+            (submission_id, parsed.content_hash),
+        ).fetchone()
+        if existing is not None:
+            raise DuplicateRobustness(existing[0], submission_id, existing[1])
+        if status is RobustnessStatus.APPROVED:
+            self._supersede(conn, submission_id, stamp)
+        cursor = conn.execute(
+            "INSERT INTO robustness (submission_id, status, with_submission, content_hash, schema_version, raw, "
+            "filename, summary_json, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (submission_id, status.value, int(with_submission), parsed.content_hash,
+             parsed.result.schema_version, parsed.raw, parsed.filename, dump_summary(parsed.result), stamp, stamp),
+        )
+        return int(cursor.lastrowid or 0)
+
+    @staticmethod
+    def _supersede(conn: sqlite3.Connection, submission_id: int, stamp: str) -> None:
+        conn.execute(
+            "UPDATE robustness SET status = 'superseded', updated_at = ? WHERE submission_id = ? "
+            "AND status = 'approved'",
+            (stamp, submission_id),
+        )
+
+    def _robustness_status(self, conn: sqlite3.Connection, robustness_id: int, status: RobustnessStatus,
+                           reason: str | None, stamp: str, *, log: bool = True) -> None:
+        row = conn.execute("SELECT submission_id FROM robustness WHERE id = ?", (robustness_id,)).fetchone()
+        if row is None:
+            raise RobustnessNotFound(robustness_id)
+        if status is RobustnessStatus.APPROVED:
+            self._supersede(conn, row[0], stamp)
+        conn.execute("UPDATE robustness SET status = ?, status_reason = ?, updated_at = ? WHERE id = ?",
+                     (status.value, reason, stamp, robustness_id))
+        if log:
+            sub_status = conn.execute("SELECT status FROM submissions WHERE id = ?", (row[0],)).fetchone()[0]
+            self._log(conn, row[0], f"robustness {status.value}", Status(sub_status),
+                      f"R{robustness_id}" + (f": {reason}" if reason else ""), stamp)
+
+    def add_robustness(self, submission_id: int, parsed: ParsedRobustness, *, status: RobustnessStatus,
+                       now: datetime, with_submission: bool = False) -> StoredRobustness:
+        """Attach a robustness file to a row in one transaction (see ``Store.add_robustness``)."""
+        stamp = _iso(now)
+        with self._transaction() as conn:
+            row = conn.execute("SELECT status FROM submissions WHERE id = ?", (submission_id,)).fetchone()
+            if row is None:
+                raise SubmissionNotFound(submission_id)
+            new_id = self._insert_robustness(conn, submission_id, parsed, status, with_submission, stamp)
+            # Every write adds an event, so that the store's version (and the cached tables) change.
+            # Approved on arrival only when seeded (uploads are pending until a moderator approves them).
+            action = "robustness added" if status is RobustnessStatus.PENDING else f"robustness {status.value}"
+            if status is RobustnessStatus.APPROVED:
+                action = "robustness seeded"
+            self._log(conn, submission_id, action, Status(row[0]), f"R{new_id}", stamp)
+        return self.get_robustness(new_id)
+
+    def _robustness_record(self, row: sqlite3.Row) -> StoredRobustness:
+        return StoredRobustness(
+            id=row["id"],
+            submission_id=row["submission_id"],
+            status=RobustnessStatus(row["status"]),
+            status_reason=row["status_reason"],
+            with_submission=bool(row["with_submission"]),
+            raw=bytes(row["raw"]),
+            content_hash=row["content_hash"],
+            filename=row["filename"],
+            created_at=datetime.fromisoformat(row["created_at"]),
+            updated_at=datetime.fromisoformat(row["updated_at"]),
+        )
+
+    def _select_robustness(self, where: str, params: Sequence[Any] = ()) -> builtins.list[StoredRobustness]:
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {_ROBUSTNESS_COLUMNS} FROM robustness {where} ORDER BY id", tuple(params)
+            ).fetchall()
+        return [self._robustness_record(row) for row in rows]
+
+    def robustness(self, submission_id: int) -> StoredRobustness | None:
+        """The row's current (approved) robustness file, or ``None``."""
+        found = self._select_robustness("WHERE submission_id = ? AND status = 'approved'", (submission_id,))
+        return found[-1] if found else None
+
+    def robustness_history(self, submission_id: int) -> builtins.list[StoredRobustness]:
+        """Every robustness file of a row, oldest first."""
+        return self._select_robustness("WHERE submission_id = ?", (submission_id,))
+
+    def get_robustness(self, robustness_id: int) -> StoredRobustness:
+        """One robustness file by id."""
+        found = self._select_robustness("WHERE id = ?", (robustness_id,))
+        if not found:
+            raise RobustnessNotFound(robustness_id)
+        return found[0]
+
+    def list_robustness(self, *, status: RobustnessStatus | None = None) -> builtins.list[StoredRobustness]:
+        """Robustness files, oldest first, optionally of one status."""
+        if status is None:
+            return self._select_robustness("")
+        return self._select_robustness("WHERE status = ?", (status.value,))
+
+    def set_robustness_status(self, robustness_id: int, status: RobustnessStatus, *, now: datetime,
+                              reason: str | None = None) -> StoredRobustness:
+        """Approve (superseding the row's current file) or reject a robustness file, and log the event."""
+        with self._transaction() as conn:
+            self._robustness_status(conn, robustness_id, status, reason, _iso(now))
+        return self.get_robustness(robustness_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -22,6 +22,9 @@ from leaderboard.ingest import ParsedUpload, SourceFormat
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from benchmark.robustness import RobustnessFile
+    from leaderboard.robustness import ParsedRobustness
 
 CELLS_SIGNATURE_DECIMALS = 6
 """Cells are compared for duplicates on the 0-100 scale rounded to this many decimals (float noise is ~1e-13)."""
@@ -131,6 +134,50 @@ class StoredSubmission:
         return self.kind is RowKind.REFERENCE
 
 
+class RobustnessStatus(StrEnum):
+    """Moderation state of a robustness file; a row shows its one approved file."""
+
+    PENDING = "pending"
+    """Added to an existing row, waiting for a moderator (or sent with a pending submission)."""
+    APPROVED = "approved"
+    """The row's current file."""
+    REJECTED = "rejected"
+    SUPERSEDED = "superseded"
+    """Was approved; a newer file for the same row replaced it (kept, text and all)."""
+
+
+@dataclass(frozen=True)
+class StoredRobustness:
+    """A robustness file as stored: the verbatim text, parsed on read, and its bookkeeping."""
+
+    id: int
+    """Store-assigned id, shown as ``R<id>`` (its own numbering, apart from submission ids)."""
+    submission_id: int
+    """The row it belongs to."""
+    status: RobustnessStatus
+    with_submission: bool
+    """Sent with its submission (moderated with it) rather than added later (moderated on its own)."""
+    raw: bytes = field(repr=False)
+    """The uploaded file, verbatim."""
+    content_hash: str
+    filename: str | None
+    created_at: datetime
+    updated_at: datetime
+    status_reason: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``R12``: how moderators and messages name it."""
+        return f"R{self.id}"
+
+    @property
+    def result(self) -> RobustnessFile:
+        """The file parsed with :func:`benchmark.robustness.read_robustness` (size limits do not apply)."""
+        from benchmark.robustness import read_robustness
+
+        return read_robustness(self.raw, max_bytes=max(len(self.raw), 1))
+
+
 class RawFiles(NamedTuple):
     """The files exactly as uploaded."""
 
@@ -147,6 +194,9 @@ class StoreFrames(NamedTuple):
     unlearning_modality, protocol, protocol_version, submitter, link, hub_repo, created_at."""
     cells: pd.DataFrame
     """Columns: submission_id, key (``set/task/modality/metric``), value, ci_low, ci_high (cell units)."""
+    robustness: pd.DataFrame | None = None
+    """Columns: submission_id, summary_json (:func:`leaderboard.robustness.summarise`), one row per row with
+    an approved robustness file; ``None`` from stores that keep none."""
 
 
 class Store(Protocol):
@@ -170,8 +220,11 @@ class Store(Protocol):
         now: datetime,
         rate_limit: RateLimit | None = None,
         kind: RowKind | None = None,
+        robustness: ParsedRobustness | None = None,
     ) -> StoredSubmission:
         """Store an upload atomically (``kind`` defaults to reference for reference uploads, else submission).
+
+        ``robustness`` is stored in the same transaction, moderated with the submission (approved with it).
 
         Raises:
             DuplicateSubmission: A stored row (any status, references included) has the same cells.
@@ -182,6 +235,10 @@ class Store(Protocol):
 
     def get(self, submission_id: int) -> StoredSubmission:
         """One submission. Raises ``SubmissionNotFound``."""
+        ...
+
+    def id_by_content(self, content_hash: str) -> int | None:
+        """The id of the row stored from a file with this content hash, or ``None``."""
         ...
 
     def raw(self, submission_id: int) -> RawFiles:
@@ -217,6 +274,40 @@ class Store(Protocol):
             protocol: Only submissions of this protocol (all when ``None``).
             keys: Only these cell ids (all when ``None``).
             kinds: Only rows of these kinds (all when ``None``).
+        """
+        ...
+
+    def add_robustness(self, submission_id: int, parsed: ParsedRobustness, *, status: RobustnessStatus,
+                       now: datetime, with_submission: bool = False) -> StoredRobustness:
+        """Attach a robustness file to a row, atomically (an approved one supersedes the row's current one).
+
+        Raises:
+            SubmissionNotFound: No such row.
+            DuplicateRobustness: The same file is already attached to the row (any status).
+        """
+        ...
+
+    def robustness(self, submission_id: int) -> StoredRobustness | None:
+        """The row's current (approved) robustness file, or ``None``."""
+        ...
+
+    def robustness_history(self, submission_id: int) -> builtins.list[StoredRobustness]:
+        """Every robustness file of a row, oldest first (superseded, rejected and pending included)."""
+        ...
+
+    def get_robustness(self, robustness_id: int) -> StoredRobustness:
+        """One robustness file by its id. Raises ``RobustnessNotFound``."""
+        ...
+
+    def list_robustness(self, *, status: RobustnessStatus | None = None) -> builtins.list[StoredRobustness]:
+        """Robustness files (of one status, or all), oldest first."""
+        ...
+
+    def set_robustness_status(self, robustness_id: int, status: RobustnessStatus, *, now: datetime,
+                              reason: str | None = None) -> StoredRobustness:
+        """Approve (superseding the row's current file) or reject a robustness file, logging the event.
+
+        Raises ``RobustnessNotFound``.
         """
         ...
 
