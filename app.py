@@ -99,7 +99,10 @@ def api_endpoint(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, A
 
 
 def _api(services: Services, settings: AppSettings, throttle: TokenThrottle) -> None:
-    """The named API endpoints: ``leaderboard``, ``changelog``, ``submit``, ``moderate`` and ``probe``."""
+    """The named API endpoints.
+
+    ``leaderboard``, ``changelog``, ``submit``, ``submit_robustness``, ``moderate`` and ``probe``.
+    """
     import gradio as gr
 
     from leaderboard import submissions
@@ -134,17 +137,34 @@ def _api(services: Services, settings: AppSettings, throttle: TokenThrottle) -> 
 
     @api_endpoint
     def submit(results: str, metadata: dict[str, Any], samples: str = "", filename: str = "results.json",
-               accuracy_unit: str = "percent") -> dict[str, Any]:
-        """Validate and store a result file given as JSON text (pending); returns the id or every problem."""
+               accuracy_unit: str = "percent", robustness: str = "") -> dict[str, Any]:
+        """Validate and store a result file given as JSON text (pending); returns the id or every problem.
+
+        ``robustness``: the text of a ``python -m probes.stress`` file for the same model, forget ratio and
+        protocol, stored with the submission and moderated with it.
+        """
         outcome = submissions.submit(board, results.encode(), metadata=metadata or {},
                                      samples=samples.encode() or None, filename=filename,
-                                     accuracy_unit=accuracy_unit)
+                                     accuracy_unit=accuracy_unit, robustness=robustness.encode() or None,
+                                     robustness_filename="robustness.json" if robustness else None)
         return {"ok": outcome.ok, "id": outcome.submission_id, "message": outcome.message,
+                "problems": [{"field": p.field, "message": p.message} for p in outcome.problems]}
+
+    @api_endpoint
+    def submit_robustness(submission_id: str, robustness: str,
+                          filename: str = "robustness.json") -> dict[str, Any]:
+        """Add a robustness file (JSON text) to an existing row, pending moderation; returns its id (R12)."""
+        outcome = submissions.submit_robustness(board, submission_id, robustness.encode(), filename=filename)
+        stored = outcome.stored_robustness
+        return {"ok": outcome.ok, "id": stored.label if stored is not None else None, "message": outcome.message,
                 "problems": [{"field": p.field, "message": p.message} for p in outcome.problems]}
 
     def moderate(token: str, submission_id: str, action: str, reason: str = "",
                  request: gr.Request = None) -> dict[str, Any]:  # type: ignore[assignment]
-        """Approve, reject or withdraw a submission; needs the admin token (wrong tokens are throttled)."""
+        """Approve, reject or withdraw a submission, or approve or reject a robustness file (id ``R12``).
+
+        Needs the admin token (wrong tokens are throttled).
+        """
         problem = submissions.check_admin(throttle, submissions.client_address(request), settings.admin_secret,
                                           token)
         if problem:
@@ -159,6 +179,8 @@ def _api(services: Services, settings: AppSettings, throttle: TokenThrottle) -> 
     gr.api(leaderboard, api_name="leaderboard")
     gr.api(changelog, api_name="changelog")
     gr.api(submit, api_name="submit", concurrency_id="submit", concurrency_limit=SUBMIT_CONCURRENCY)
+    gr.api(submit_robustness, api_name="submit_robustness", concurrency_id="submit",
+           concurrency_limit=SUBMIT_CONCURRENCY)
     gr.api(api_endpoint(moderate), api_name="moderate", concurrency_id="submit",
            concurrency_limit=SUBMIT_CONCURRENCY)
     gr.api(api_endpoint(probe_api(services.probe)), api_name="probe", concurrency_limit=settings.probe_concurrency,

@@ -10,6 +10,7 @@ rows it could not place.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,9 @@ from benchmark.metrics import CellKey, Unit, headline_metric
 from benchmark.vocabulary import EvalSet, Modality, Task
 from leaderboard.table import MODALITY_LABELS, SET_LABELS, TASK_LABELS, LeaderboardTable, is_vanilla
 from leaderboard.text import escape_html
+
+if TYPE_CHECKING:
+    from benchmark.robustness import RobustnessFile
 
 WEBGL_THRESHOLD = 1000
 """Scatter plots with more points than this use WebGL (``Scattergl``)."""
@@ -212,4 +216,67 @@ def modality_comparison(
     if unplaced:
         title += f" ({unplaced} row(s) lack a modality and are not shown)"
     fig.update_layout(title=title, xaxis_title=_label(xk), yaxis_title=_label(yk), legend_title_text="")
+    return fig
+
+
+ROBUSTNESS_PLOT_ROWS = 6
+"""Most rows the robustness plot draws (one band of attacks per row), in the table's order."""
+
+
+def robustness_dumbbell(results: Sequence[tuple[int, str, RobustnessFile]], *, left_out: int = 0) -> go.Figure:
+    """Forget score (0-100) before and after each attack, per row: a dumbbell per attack, the reference a tick.
+
+    Args:
+        results: ``(submission id, model name, robustness file)`` of the rows to draw, in order.
+        left_out: Rows with a file that were not drawn (said in the title).
+
+    With no result the figure is an empty state that says so.
+    """
+    fig = go.Figure()
+    if not results:
+        fig.add_annotation(text="No row shown has robustness results (python -m probes.stress)<br>"
+                                "Try the demo board, or clear the filters.",
+                           showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5, font={"size": 14})
+        fig.update_layout(title="Forget score before and after each attack", xaxis={"visible": False},
+                          yaxis={"visible": False}, height=320)
+        return fig
+    ys: list[str] = []
+    before: list[float] = []
+    after: list[float] = []
+    reference: list[float] = []
+    hover: list[str] = []
+    line_x: list[float | None] = []
+    line_y: list[str | None] = []
+    for sub_id, name, result in results:
+        for attack in result.attacks:
+            if attack.family.value == "baseline":
+                continue
+            label = f"#{sub_id} {escape_html(name)} · {escape_html(attack.label)}"
+            ys.append(label)
+            before.append(attack.forget_unlearned.value)
+            after.append(attack.forget.value)
+            reference.append(attack.forget_reference.value)
+            recovery = "undefined" if attack.recovery is None else f"{attack.recovery.value * 100:.0f} %"
+            hover.append(f"{label}<br>unlearned {attack.forget_unlearned.value:.1f} → attacked "
+                         f"{attack.forget.value:.1f} (reference {attack.forget_reference.value:.1f})<br>"
+                         f"recovery {recovery}")
+            line_x += [attack.forget_unlearned.value, attack.forget.value, None]
+            line_y += [label, label, None]
+    fig.add_trace(go.Scatter(x=line_x, y=line_y, mode="lines", line={"color": "#9ca3af", "width": 3},
+                             hoverinfo="skip", showlegend=False))
+    fig.add_trace(go.Scatter(x=reference, y=ys, mode="markers", name="Reference (before unlearning)",
+                             marker={"symbol": "line-ns-open", "size": 14, "color": "#111827"}, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=before, y=ys, mode="markers", name="Unlearned, no attack",
+                             marker={"symbol": "circle", "size": 9, "color": "#2563eb"}, hovertext=hover,
+                             hoverinfo="text"))
+    fig.add_trace(go.Scatter(x=after, y=ys, mode="markers", name="Under the attack",
+                             marker={"symbol": "diamond", "size": 10, "color": "#dc2626"}, hovertext=hover,
+                             hoverinfo="text"))
+    title = "Forget score before and after each attack (lower = forgotten)"
+    if left_out:
+        title += f"; {left_out} more row(s) with results not drawn"
+    fig.update_layout(title=title, xaxis={"title": "Forget score (0–100)", "range": [0, 100]},
+                      yaxis={"autorange": "reversed", "automargin": True, "type": "category"},
+                      height=max(320, 22 * len(ys) + 140), legend={"orientation": "h", "y": -0.15},
+                      margin={"l": 10, "r": 10})
     return fig

@@ -9,6 +9,7 @@ back with the field it concerns.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import threading
 import time
@@ -23,8 +24,9 @@ from leaderboard.errors import AlreadyInStatus, LeaderboardError, SubmissionNotF
 
 if TYPE_CHECKING:
     from leaderboard.ingest import ParsedUpload
+    from leaderboard.robustness import ParsedRobustness
     from leaderboard.service import Leaderboard
-    from leaderboard.store import StoredSubmission
+    from leaderboard.store import StoredRobustness, StoredSubmission
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,10 @@ class UploadOutcome:
     """Every validation problem, each naming its field (nothing was stored)."""
     refusal: str | None = None
     """Why a valid upload was not stored (a duplicate, the rate limit), in plain text."""
+    robustness: ParsedRobustness | None = None
+    """The robustness file sent with the upload, when it validated (preview)."""
+    stored_robustness: StoredRobustness | None = None
+    """A robustness file stored for an existing row (``submit_robustness``)."""
 
     @property
     def submission_id(self) -> int | None:
@@ -55,17 +61,34 @@ class UploadOutcome:
             return "\n".join([*lines, *(f"- {p.field}: {p.message}" for p in self.problems)])
         if self.refusal is not None:
             return f"Not accepted: {self.refusal}"
+        if self.stored_robustness is not None:
+            r = self.stored_robustness
+            return (f"Robustness file stored as {r.label} for #{r.submission_id} ({r.status.value}): it shows on the "
+                    "row once a moderator approves it.")
         if self.stored is not None:
             return (f"Submitted as #{self.stored.id} ({self.stored.status.value}): it enters the leaderboard once a "
                     "moderator approves it.")
         assert self.upload is not None
         meta = self.upload.submission.metadata
-        return (f"Valid: {len(self.upload.submission.cells)} cell(s) read from the {self.upload.source_format.value} "
+        text = (f"Valid: {len(self.upload.submission.cells)} cell(s) read from the {self.upload.source_format.value} "
                 f"file for {meta.model_name} ({meta.method}, forget {meta.forget_ratio} %, {meta.protocol.value} "
                 "protocol).")
+        return text + robustness_line(self.robustness)
+
+
+def robustness_line(parsed: ParsedRobustness | None) -> str:
+    """`` Robustness file: N attacks ...`` for a preview, or "" without one."""
+    if parsed is None:
+        return ""
+    summary = parsed.summary
+    return (f" Robustness file: {summary['attacks']} attack(s) against {parsed.result.metadata.reference_name}; "
+            f"forget score under the strongest attack ({summary['worst_attack']}) {summary['worst_forget']:.1f}.")
 
 
 NO_FILE = FieldIssue("file", "choose a results file to upload")
+
+NO_ROBUSTNESS_FILE = FieldIssue("robustness", "choose a robustness file (*.robustness.json from python -m "
+                                              "probes.stress) to upload")
 
 MAX_FILENAME_CHARS = 255
 """Longest accepted file name (most file systems' limit)."""
@@ -82,10 +105,19 @@ def preview(
     samples: bytes | None = None,
     filename: str | None = None,
     accuracy_unit: Unit | str = Unit.PERCENT,
+    robustness: bytes | None = None,
+    robustness_filename: str | None = None,
 ) -> UploadOutcome:
-    """Validate an upload and say what would be stored; stores nothing."""
-    return _attempt(board.preview, lambda upload: UploadOutcome(True, upload=upload), data, metadata=metadata,
-                    samples=samples, filename=filename, accuracy_unit=accuracy_unit)
+    """Validate an upload (and its optional robustness file) and say what would be stored; stores nothing."""
+    outcome = _attempt(board.preview, lambda upload: UploadOutcome(True, upload=upload), data, metadata=metadata,
+                       samples=samples, filename=filename, accuracy_unit=accuracy_unit)
+    if robustness is None or not outcome.ok or outcome.upload is None:
+        return outcome
+    try:
+        parsed = board.preview_robustness(robustness, outcome.upload, filename=robustness_filename)
+    except ValidationFailed as exc:
+        return UploadOutcome(False, problems=exc.issues)
+    return UploadOutcome(True, upload=outcome.upload, robustness=parsed)
 
 
 def submit(
@@ -96,10 +128,33 @@ def submit(
     samples: bytes | None = None,
     filename: str | None = None,
     accuracy_unit: Unit | str = Unit.PERCENT,
+    robustness: bytes | None = None,
+    robustness_filename: str | None = None,
 ) -> UploadOutcome:
-    """Validate and store an upload as pending; the outcome has its id, or every problem."""
-    return _attempt(board.submit, lambda stored: UploadOutcome(True, stored=stored), data, metadata=metadata,
+    """Validate and store an upload (with its optional robustness file) as pending; the id, or every problem."""
+    call = functools.partial(board.submit, robustness=robustness, robustness_filename=robustness_filename)
+    return _attempt(call, lambda stored: UploadOutcome(True, stored=stored), data, metadata=metadata,
                     samples=samples, filename=filename, accuracy_unit=accuracy_unit)
+
+
+def submit_robustness(board: Leaderboard, submission_id: object, data: bytes | None, *,
+                      filename: str | None = None) -> UploadOutcome:
+    """Add a robustness file to an existing row, pending moderation; its id (``R12``), or every problem."""
+    sid = parse_submission_id(submission_id)
+    if isinstance(sid, str):
+        return UploadOutcome(False, problems=(FieldIssue("submission_id", sid),))
+    if data is None or not data.strip():
+        return UploadOutcome(False, problems=(NO_ROBUSTNESS_FILE,))
+    if filename is not None and len(filename) > MAX_FILENAME_CHARS:
+        return UploadOutcome(False, problems=(FieldIssue(
+            "filename", f"is {len(filename):,} characters long; at most {MAX_FILENAME_CHARS} are allowed"),))
+    try:
+        stored = board.attach_robustness(sid, data, filename=filename)
+    except ValidationFailed as exc:
+        return UploadOutcome(False, problems=exc.issues)
+    except LeaderboardError as exc:
+        return UploadOutcome(False, refusal=str(exc))
+    return UploadOutcome(True, stored_robustness=stored)
 
 
 def _attempt(
@@ -171,8 +226,24 @@ def parse_submission_id(value: object) -> int | str:
     return number
 
 
+def robustness_id(value: object) -> int | None:
+    """The robustness file id in ``R12`` (any case, an optional ``#``), or None when ``value`` names no such file."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip().removeprefix("#")
+    if text[:1] in ("r", "R") and text[1:].isdigit() and int(text[1:]) >= 1:
+        return int(text[1:])
+    return None
+
+
 def moderate(board: Leaderboard, submission_id: object, action: str, reason: str | None = None) -> ModerationOutcome:
-    """Approve, reject or withdraw one submission (the caller checked authorization)."""
+    """Approve, reject or withdraw one submission, or approve or reject one robustness file (``R12``).
+
+    The caller checked authorization.
+    """
+    rid = robustness_id(submission_id)
+    if rid is not None:
+        return moderate_robustness(board, rid, action, reason)
     sid = parse_submission_id(submission_id)
     if isinstance(sid, str):
         return ModerationOutcome(False, sid)
@@ -188,6 +259,22 @@ def moderate(board: Leaderboard, submission_id: object, action: str, reason: str
         return ModerationOutcome(False, str(exc))
     return ModerationOutcome(True, f"#{stored.id} {stored.submission.metadata.model_name}: {stored.status.value}.",
                              stored)
+
+
+def moderate_robustness(board: Leaderboard, rid: int, action: str, reason: str | None = None) -> ModerationOutcome:
+    """Approve (it becomes its row's current file) or reject a robustness file (the caller checked authorization)."""
+    if action not in ("approve", "reject"):
+        return ModerationOutcome(False, f"a robustness file can be approved or rejected, not {str(action)[:40]!r}")
+    if reason is not None and len(reason) > MAX_REASON_CHARS:
+        return ModerationOutcome(False, f"the reason is {len(reason):,} characters long; at most "
+                                        f"{MAX_REASON_CHARS} are allowed")
+    change = board.approve_robustness if action == "approve" else board.reject_robustness
+    try:
+        stored = change(rid, reason=reason or None)
+    except LeaderboardError as exc:
+        return ModerationOutcome(False, str(exc))
+    return ModerationOutcome(True, f"{stored.label} (robustness file of #{stored.submission_id}): "
+                                   f"{stored.status.value}.")
 
 
 @dataclass

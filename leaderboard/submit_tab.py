@@ -121,6 +121,10 @@ def outcome_markdown(outcome: UploadOutcome) -> str:
         return "\n".join(lines + [f"- {_field_label(i.field)}: {md(i.message)}" for i in outcome.problems])
     if outcome.refusal is not None:
         return f"**Not accepted:** {md(outcome.refusal)}"
+    if outcome.stored_robustness is not None:
+        r = outcome.stored_robustness
+        return (f"**Robustness file stored as {r.label}** for #{r.submission_id} ({r.status.value}): it shows on "
+                "the row once a moderator approves it.")
     if outcome.stored is not None:
         return (f"**Submitted as #{outcome.stored.id}** ({outcome.stored.status.value}): it enters the leaderboard "
                 "once a moderator approves it.")
@@ -133,12 +137,20 @@ def outcome_markdown(outcome: UploadOutcome) -> str:
         f"{meta.protocol.value} protocol). Check them below, then confirm.",
     ]
     lines += [f"- note: {md(w)}" for w in upload.warnings]
+    if outcome.robustness is not None:
+        lines.append(f"- {md(submissions.robustness_line(outcome.robustness).strip())}")
     return "\n".join(lines)
 
 
 def _view(outcome: UploadOutcome) -> UploadView:
     cells = cells_frame(outcome.upload) if outcome.upload is not None else pd.DataFrame(columns=CELL_COLUMNS)
     return UploadView(outcome.ok, outcome_markdown(outcome), cells, outcome.submission_id)
+
+
+def robustness_upload(board: Leaderboard, submission_id: object, robustness: str | Path | None) -> UploadView:
+    """Add an uploaded robustness file (a path) to an existing row, pending moderation."""
+    data, name = _read(robustness)
+    return _view(submissions.submit_robustness(board, submission_id, data, filename=name))
 
 
 def _read(path: str | Path | None) -> tuple[bytes | None, str | None]:
@@ -155,11 +167,13 @@ def preview_upload(
     metadata: Mapping[str, Any],
     *,
     accuracy_unit: str = "percent",
+    robustness: str | Path | None = None,
 ) -> UploadView:
     """Validate the uploaded files (paths, as Gradio gives them) and show what would be stored."""
     data, name = _read(results)
+    robust, robust_name = _read(robustness)
     outcome = submissions.preview(board, data, metadata=metadata, samples=_read(samples)[0], filename=name,
-                                  accuracy_unit=accuracy_unit)
+                                  accuracy_unit=accuracy_unit, robustness=robust, robustness_filename=robust_name)
     return _view(outcome)
 
 
@@ -170,11 +184,14 @@ def submit_upload(
     metadata: Mapping[str, Any],
     *,
     accuracy_unit: str = "percent",
+    robustness: str | Path | None = None,
 ) -> UploadView:
     """Validate and store the uploaded files (paths) as pending; the message gives the id, or every problem."""
     data, name = _read(results)
+    robust, robust_name = _read(robustness)
     outcome = submissions.submit(board, data, metadata=metadata, samples=_read(samples)[0], filename=name,
-                                 accuracy_unit=accuracy_unit)
+                                 accuracy_unit=accuracy_unit, robustness=robust,
+                                 robustness_filename=robust_name)
     return _view(outcome)  # a stored outcome carries no parsed upload, so no cells are shown
 
 
@@ -259,6 +276,35 @@ PENDING_TYPES = ["number", "markdown", "markdown", "markdown", "number", "str", 
                  "str", "markdown", "markdown", "str"]
 
 
+ROBUSTNESS_PENDING_COLUMNS = ["File id", "Row", "Model", "Attacks", "Forget under strongest attack",
+                              "Highest recovery %", "Replaces", "File", "Submitted"]
+ROBUSTNESS_PENDING_TYPES = ["str", "str", "markdown", "number", "str", "str", "str", "markdown", "str"]
+
+
+def pending_robustness_frame(board: Leaderboard) -> pd.DataFrame:
+    """Robustness files added to rows and waiting for a moderator, oldest first (submitted text escaped)."""
+    from leaderboard.robustness import summarise
+
+    rows = []
+    for r in board.pending_robustness():
+        result = r.result
+        summary = summarise(result)
+        current = board.robustness(r.submission_id)
+        best = summary["recovery_max"]
+        rows.append({
+            "File id": r.label,
+            "Row": f"#{r.submission_id}",
+            "Model": md(result.metadata.model_name),
+            "Attacks": summary["attacks"],
+            "Forget under strongest attack": f"{summary['worst_forget']:.1f} ({summary['worst_attack']})",
+            "Highest recovery %": "—" if best is None else f"{best:.0f}",
+            "Replaces": current.label if current is not None else "none",
+            "File": md(r.filename or ""),
+            "Submitted": f"{r.created_at:%Y-%m-%d %H:%M}",
+        })
+    return pd.DataFrame(rows, columns=ROBUSTNESS_PENDING_COLUMNS)
+
+
 def moderation_markdown(outcome: ModerationOutcome) -> str:
     """A moderation outcome as one Markdown line (the model name escaped)."""
     return f"**{md(outcome.message)}**"
@@ -301,6 +347,8 @@ def build_submit_tab(
     with gr.Row():
         results = gr.File(label="Results file (.json)", file_types=[".json"], elem_id="submit-results")
         samples = gr.File(label="Samples (.jsonl, optional)", file_types=[".jsonl"], elem_id="submit-samples")
+        robustness = gr.File(label="Robustness file (optional, from python -m probes.stress)", file_types=[".json"],
+                             elem_id="submit-robustness")
     with gr.Row():
         model_name = gr.Textbox(label="Model name", elem_id="submit-model-name")
         # No value is pre-filled: a Dropdown without one would select its first choice, silently.
@@ -335,16 +383,38 @@ def build_submit_tab(
     def _meta(values: tuple[Any, ...]) -> dict[str, Any]:
         return metadata_from_form(dict(zip(FORM_FIELDS, values, strict=True)))
 
-    def on_preview(results_path: str | None, samples_path: str | None, unit: str, *values: Any) -> tuple[str, Any]:
-        outcome = preview_upload(board, results_path, samples_path, _meta(values), accuracy_unit=unit)
+    def on_preview(results_path: str | None, samples_path: str | None, robust_path: str | None, unit: str,
+                   *values: Any) -> tuple[str, Any]:
+        outcome = preview_upload(board, results_path, samples_path, _meta(values), accuracy_unit=unit,
+                                 robustness=robust_path)
         return outcome.message, outcome.cells
 
-    def on_submit(results_path: str | None, samples_path: str | None, unit: str, *values: Any) -> tuple[str, Any]:
-        outcome = submit_upload(board, results_path, samples_path, _meta(values), accuracy_unit=unit)
+    def on_submit(results_path: str | None, samples_path: str | None, robust_path: str | None, unit: str,
+                  *values: Any) -> tuple[str, Any]:
+        outcome = submit_upload(board, results_path, samples_path, _meta(values), accuracy_unit=unit,
+                                robustness=robust_path)
         return outcome.message, outcome.cells
 
-    preview_btn.click(on_preview, [results, samples, accuracy_unit, *form], [status, cells], api_visibility="private")
-    submit_btn.click(on_submit, [results, samples, accuracy_unit, *form], [status, cells], api_visibility="private",
+    inputs = [results, samples, robustness, accuracy_unit, *form]
+    preview_btn.click(on_preview, inputs, [status, cells], api_visibility="private")
+    submit_btn.click(on_submit, inputs, [status, cells], api_visibility="private",
+                     concurrency_id="submit", concurrency_limit=submit_concurrency)
+
+    with gr.Accordion("Add a robustness file to a row already on the board", open=False, elem_id="add-robustness"):
+        gr.Markdown("A `*.robustness.json` from `python -m probes.stress` for the row's model, forget ratio and "
+                    "protocol. It is pending until a moderator approves it; a row shows one file, the newest "
+                    "approved (older ones are kept).")
+        with gr.Row():
+            robust_row = gr.Number(label="Row id (the # in the row's details)", precision=0, minimum=1,
+                                   elem_id="robust-row")
+            robust_file = gr.File(label="Robustness file (.json)", file_types=[".json"], elem_id="robust-file")
+        robust_btn = gr.Button("Submit robustness file", elem_id="robust-submit")
+        robust_status = gr.Markdown(elem_id="robust-status")
+
+    def on_robustness(row: float | None, path: str | None) -> str:
+        return robustness_upload(board, row, path).message
+
+    robust_btn.click(on_robustness, [robust_row, robust_file], robust_status, api_visibility="private",
                      concurrency_id="submit", concurrency_limit=submit_concurrency)
 
     with gr.Accordion("Moderation (admins)", open=False, elem_id="moderation"):
@@ -369,6 +439,13 @@ def build_submit_tab(
             reject = gr.Button("Reject", variant="stop", elem_id="mod-reject")
             withdraw = gr.Button("Withdraw", elem_id="mod-withdraw")
             refresh = gr.Button("Refresh list", size="sm", elem_id="mod-refresh")
+        robust_pending = gr.Dataframe(value=None, datatype=ROBUSTNESS_PENDING_TYPES,  # type: ignore[arg-type]
+                                      interactive=False, label="Pending robustness files (added to existing rows)",
+                                      elem_id="mod-robust-pending", visible=False)
+        with gr.Row(visible=False) as robust_actions:
+            robust_id = gr.Textbox(label="Robustness file id (R12)", elem_id="mod-robust-id")
+            robust_approve = gr.Button("Approve file", variant="primary", elem_id="mod-robust-approve")
+            robust_reject = gr.Button("Reject file", variant="stop", elem_id="mod-robust-reject")
         ids_state = gr.State([])
 
         def denied(tok: str | None, request: gr.Request | None, profile: Any) -> str | None:
@@ -378,20 +455,21 @@ def build_submit_tab(
 
         def listing(message: str) -> tuple[Any, ...]:
             frame = pending_frame(board)
-            text = f"{message} {len(frame)} pending submission(s).".strip()
+            files = pending_robustness_frame(board)
+            text = f"{message} {len(frame)} pending submission(s), {len(files)} pending robustness file(s).".strip()
             return (text, gr.Dataframe(value=frame, visible=True), frame["ID"].tolist(), gr.Row(visible=True),
-                    gr.Markdown(visible=True))
+                    gr.Markdown(visible=True), gr.Dataframe(value=files, visible=True), gr.Row(visible=True))
 
         def closed(message: str) -> tuple[Any, ...]:
             return (f"**{md(message)}.**", gr.Dataframe(visible=False), [], gr.Row(visible=False),
-                    gr.Markdown(visible=False))
+                    gr.Markdown(visible=False), gr.Dataframe(visible=False), gr.Row(visible=False))
 
         def on_unlock(tok: str | None, request: gr.Request, profile: Any = None) -> tuple[Any, ...]:
             problem = denied(tok, request, profile)
             return closed(problem) if problem else listing("")
 
         def on_action(action: str) -> Any:
-            def act(tok: str | None, sid: float | None, why: str | None, request: gr.Request,
+            def act(tok: str | None, sid: float | str | None, why: str | None, request: gr.Request,
                     profile: Any = None) -> tuple[Any, ...]:
                 problem = denied(tok, request, profile)
                 if problem:
@@ -410,7 +488,7 @@ def build_submit_tab(
                 return on_unlock(tok, request, profile)
 
             def action_oauth(action: str) -> Any:
-                def act(tok: str | None, sid: float | None, why: str | None, request: gr.Request,
+                def act(tok: str | None, sid: float | str | None, why: str | None, request: gr.Request,
                         profile: gr.OAuthProfile | None) -> tuple[Any, ...]:
                     return on_action(action)(tok, sid, why, request, profile)
 
@@ -419,10 +497,13 @@ def build_submit_tab(
             handlers = {"unlock": unlock_oauth, **{a: action_oauth(a) for a in submissions.ACTIONS}}
         else:
             handlers = {"unlock": on_unlock, **{a: on_action(a) for a in submissions.ACTIONS}}
-        panel = [mod_status, pending, ids_state, actions, legend]
+        panel = [mod_status, pending, ids_state, actions, legend, robust_pending, robust_actions]
         gr.on([unlock.click, refresh.click, token.submit], handlers["unlock"], token, panel, api_visibility="private")
         for button, action in ((approve, "approve"), (reject, "reject"), (withdraw, "withdraw")):
             button.click(handlers[action], [token, sub_id, reason], panel, api_visibility="private",
+                         concurrency_id="submit", concurrency_limit=submit_concurrency)
+        for button, action in ((robust_approve, "approve"), (robust_reject, "reject")):
+            button.click(handlers[action], [token, robust_id, reason], panel, api_visibility="private",
                          concurrency_id="submit", concurrency_limit=submit_concurrency)
         pending.select(on_pick, ids_state, sub_id, api_visibility="private")
     return {"results": results, "status": status, "pending": pending}

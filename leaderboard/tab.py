@@ -59,6 +59,7 @@ CSS = """
 .lb-cells th, .lb-cells td {text-align: left; padding: 2px 8px 2px 0;
   border-bottom: 1px solid var(--border-color-primary);}
 .lb-cells td:nth-child(n+2), .lb-cells th:nth-child(n+2) {text-align: right; white-space: nowrap;}
+.lb-robustness td:nth-child(n+2), .lb-robustness th:nth-child(n+2) {white-space: normal;}
 @media (max-width: 600px) {
   .lb-fields {grid-template-columns: 1fr;}
   .lb-fields dd {margin-bottom: 6px;}
@@ -108,6 +109,20 @@ def modality_figure(table: LeaderboardTable, eval_set: str = "forget", task: str
     from leaderboard.plots import modality_comparison
 
     return modality_comparison(table, EvalSet(eval_set), Task(task))
+
+
+def robustness_figure(board: Leaderboard, table: LeaderboardTable) -> go.Figure:
+    """Forget score before and after each attack for the rows shown that have a robustness file (the first few)."""
+    from leaderboard.plots import ROBUSTNESS_PLOT_ROWS, robustness_dumbbell
+    from leaderboard.robustness import ATTACK_COUNT
+
+    frame = table.frame[table.frame[ATTACK_COUNT].notna()]
+    results = []
+    for sub_id, name in zip(frame.index[:ROBUSTNESS_PLOT_ROWS], frame["model_name"], strict=False):
+        stored = board.robustness(int(sub_id))
+        if stored is not None:
+            results.append((int(sub_id), str(name), stored.result))
+    return robustness_dumbbell(results, left_out=max(0, len(frame) - ROBUSTNESS_PLOT_ROWS))
 
 
 def bars_figure(board: Leaderboard, query: TableQuery, submission_id: int) -> go.Figure | None:
@@ -205,17 +220,20 @@ def build_leaderboard_tab(board: Leaderboard, blocks: gr.Blocks) -> dict[str, An
                     details = gr.HTML(SELECT_HINT, elem_id="lb-details")
                 with gr.Column(scale=2, min_width=300):
                     bars = gr.Plot(label="The selected row vs its vanilla model", elem_id="lb-bars", visible=False)
-        with gr.Tab("Plots", id="lb-tab-plots") as plots_tab, gr.Row():
-            with gr.Column(min_width=300):
-                plot_kind = gr.Dropdown(PLOT_CHOICES, value="scores", label="Trade-off plot")
-                tradeoff = gr.Plot(label="Forgetting vs utility", elem_id="lb-tradeoff")
-            with gr.Column(min_width=300):
-                with gr.Row():
-                    mod_set = gr.Dropdown([(SET_LABELS[s], s.value) for s in EvalSet], value="forget",
-                                          label="Set")
-                    mod_task = gr.Dropdown([(TASK_LABELS[t], t.value) for t in Task], value="classification",
-                                           label="Task")
-                modality_plot = gr.Plot(label="Image+text vs text only", elem_id="lb-modality")
+        with gr.Tab("Plots", id="lb-tab-plots") as plots_tab:
+            with gr.Row():
+                with gr.Column(min_width=300):
+                    plot_kind = gr.Dropdown(PLOT_CHOICES, value="scores", label="Trade-off plot")
+                    tradeoff = gr.Plot(label="Forgetting vs utility", elem_id="lb-tradeoff")
+                with gr.Column(min_width=300):
+                    with gr.Row():
+                        mod_set = gr.Dropdown([(SET_LABELS[s], s.value) for s in EvalSet], value="forget",
+                                              label="Set")
+                        mod_task = gr.Dropdown([(TASK_LABELS[t], t.value) for t in Task], value="classification",
+                                               label="Task")
+                    modality_plot = gr.Plot(label="Image+text vs text only", elem_id="lb-modality")
+            robust_plot = gr.Plot(label="Does the forgetting hold? Forget score before and after each attack",
+                                  elem_id="lb-robustness")
         with gr.Tab("Changelog", id="lb-tab-changelog") as log_tab:
             log_note = gr.Markdown(LOG_NOTE, elem_id="lb-log-note")
             changelog = gr.Dataframe(value=None, datatype=CHANGELOG_TYPES, interactive=False,  # type: ignore[arg-type]
@@ -228,7 +246,7 @@ def build_leaderboard_tab(board: Leaderboard, blocks: gr.Blocks) -> dict[str, An
 
     controls = [board_radio, protocol, search, base, ratio, method, umod, groups, sort_by]
     view_outputs = [base, ratio, method, table, caption, empty_row, empty_md, banner, prev_page, next_page,
-                    query_state, ids_state, url, tradeoff, modality_plot]
+                    query_state, ids_state, url, tradeoff, modality_plot, robust_plot]
     plot_inputs = [plots_open, plot_kind, mod_set, mod_task]
 
     def render(query: TableQuery, row: int | None, show_plots: bool, kind: str, set_: str, task: str) -> list[Any]:
@@ -246,9 +264,10 @@ def build_leaderboard_tab(board: Leaderboard, blocks: gr.Blocks) -> dict[str, An
                      for name in ("base_model", "forget_ratio", "method")]
         grid = gr.Dataframe(value=view.display, datatype=view.datatypes,  # type: ignore[arg-type]
                             column_widths=view.widths)
-        plots: list[Any] = [gr.skip(), gr.skip()]
+        plots: list[Any] = [gr.skip(), gr.skip(), gr.skip()]
         if show_plots:
-            plots = [tradeoff_figure(view.table, kind), modality_figure(view.table, set_, task)]
+            plots = [tradeoff_figure(view.table, kind), modality_figure(view.table, set_, task),
+                     robustness_figure(board, view.table)]
         return [*dropdowns, grid, view.caption, gr.Row(visible=not view.total), view.empty_message,
                 gr.Markdown(visible=view.query.board == "demo"),
                 gr.Button(interactive=view.query.page > 1), gr.Button(interactive=view.query.page < view.pages),
@@ -307,7 +326,8 @@ def build_leaderboard_tab(board: Leaderboard, blocks: gr.Blocks) -> dict[str, An
 
     def on_plots(query: TableQuery, kind: str, set_: str, task: str) -> tuple[Any, ...]:
         view = table_view(board, query)
-        return True, tradeoff_figure(view.table, kind), modality_figure(view.table, set_, task)
+        return (True, tradeoff_figure(view.table, kind), modality_figure(view.table, set_, task),
+                robustness_figure(board, view.table))
 
     def on_csv(query: TableQuery) -> Any:
         return gr.File(value=str(write_csv(table_view(board, query))), visible=True)
@@ -327,10 +347,10 @@ def build_leaderboard_tab(board: Leaderboard, blocks: gr.Blocks) -> dict[str, An
     blocks.load(on_load, None, [*controls, *view_outputs, row_state, details, bars], **private)
     table.select(on_select, [query_state, ids_state], [details, bars, row_state, url],
                  **private).then(None, url, None, js=SYNC_URL_JS, **private)
-    plots_tab.select(on_plots, [query_state, plot_kind, mod_set, mod_task], [plots_open, tradeoff, modality_plot],
-                     **private)
+    plot_outputs = [plots_open, tradeoff, modality_plot, robust_plot]
+    plots_tab.select(on_plots, [query_state, plot_kind, mod_set, mod_task], plot_outputs, **private)
     gr.on([plot_kind.input, mod_set.input, mod_task.input], on_plots, [query_state, plot_kind, mod_set, mod_task],
-          [plots_open, tradeoff, modality_plot], **private)
+          plot_outputs, **private)
     table_tab.select(lambda: False, None, plots_open, **private)
     def on_log() -> tuple[Any, ...]:
         frame = changelog_frame(board)

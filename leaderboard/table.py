@@ -50,6 +50,7 @@ import pandas as pd
 
 from benchmark.metrics import CellKey, all_cell_keys, headline_metric
 from benchmark.vocabulary import EvalSet, Modality, Protocol, Task
+from leaderboard.robustness import ROBUSTNESS_COLUMNS, ROBUSTNESS_DIRECTIONS, WORST_ATTACK, summary_row
 from leaderboard.store import StoreFrames
 
 MetricSelection = Literal["primary", "all"]
@@ -76,6 +77,8 @@ META_COLUMNS = (
     "created_at",
 )
 """Descriptive columns, in order. ``kind`` is ``reference``, ``demo`` or ``submission``."""
+
+# The frame also has the robustness columns (leaderboard.robustness.ROBUSTNESS_COLUMNS) after the summary ones.
 
 SET_SCORE_COLUMNS = {s: f"{s.value}_score" for s in EvalSet}
 """Set -> the column of its mean headline cell."""
@@ -174,6 +177,8 @@ class LeaderboardTable:
         """Direction of a cell or summary column."""
         if column in SCORE_DIRECTIONS:
             return SCORE_DIRECTIONS[column]
+        if column in ROBUSTNESS_DIRECTIONS:
+            return ROBUSTNESS_DIRECTIONS[column]
         return self.column(column).lower_is_better
 
     def sorted_by(self, column: str) -> pd.DataFrame:
@@ -319,10 +324,31 @@ def build_table(frames: StoreFrames, *, protocol: Protocol = Protocol.OFFICIAL,
         part = scores.loc[group.index]
         group_rank.loc[group.index] = interval_ranks(part["combined"], part["combined_low"], part["combined_high"])[0]
     scores.insert(2, "group_rank", group_rank)
-    frame = pd.concat([subs[list(META_COLUMNS)], scores[list(SUMMARY_COLUMNS)], values], axis=1)
+    robust = robustness_frame(frames.robustness, subs.index)
+    frame = pd.concat([subs[list(META_COLUMNS)], scores[list(SUMMARY_COLUMNS)], robust, values], axis=1)
     frame = frame.sort_values(["rank", "combined", "coverage", "id"], ascending=[True, False, False, True],
                               na_position="last", kind="stable")
     return LeaderboardTable(frame=frame, columns=columns, protocol=protocol)
+
+
+def robustness_frame(summaries: pd.DataFrame | None, index: pd.Index) -> pd.DataFrame:
+    """The robustness columns of every row: numbers ``NaN`` and the worst attack ``None`` for rows without a file."""
+    import json
+
+    out = pd.DataFrame(np.nan, index=index, columns=list(ROBUSTNESS_COLUMNS), dtype="float64")
+    out[WORST_ATTACK] = pd.Series(None, index=index, dtype="object")
+    if summaries is None or summaries.empty:
+        return out
+    ids = summaries["submission_id"].to_numpy(dtype="int64")
+    keep = np.isin(ids, index.to_numpy())
+    rows = [summary_row(json.loads(text)) for text, k in zip(summaries["summary_json"], keep, strict=True) if k]
+    if not rows:
+        return out
+    known = pd.DataFrame(rows, index=pd.Index(ids[keep]))
+    for column in ROBUSTNESS_COLUMNS:
+        out.loc[known.index, column] = known[column].astype("float64")
+    out.loc[known.index, WORST_ATTACK] = known[WORST_ATTACK]
+    return out
 
 
 def is_vanilla(method: pd.Series, unlearning_modality: pd.Series) -> pd.Series:

@@ -24,6 +24,17 @@ import pandas as pd
 
 from benchmark.metrics import all_cell_keys
 from benchmark.vocabulary import EvalSet, Modality, Protocol, Task
+from leaderboard.robustness import (
+    ATTACK_COUNT,
+    FAMILY_LABELS,
+    NOT_MEASURED,
+    RECOVERY_COLUMNS,
+    RECOVERY_MAX,
+    ROBUSTNESS_COLUMNS,
+    ROBUSTNESS_LABELS,
+    WORST_ATTACK,
+    WORST_FORGET,
+)
 from leaderboard.service import REAL_KINDS
 from leaderboard.store import RowKind
 from leaderboard.table import (
@@ -63,6 +74,7 @@ COLUMN_GROUPS: dict[str, str] = {
     "retain": "Retain cells",
     "celebrity": "Celebrity cells",
     "metrics": "Every metric (ROUGE-1/2, BLEU)",
+    "robustness": "Robustness (recovery per attack family)",
     "details": "Details (id, group rank, interval, submitter...)",
 }
 """Column groups a reader can show beside the default columns (value -> label)."""
@@ -90,11 +102,20 @@ SUMMARY_WIDTHS = {"combined": "92px", "forgetting": "104px", "utility": "80px", 
                   "test_score": "70px", "retain_score": "80px", "celebrity_score": "100px"}
 """Widths that fit each header on one line (the default table fits a 1,280 px window)."""
 
+DEFAULT_ROBUSTNESS = (WORST_FORGET, RECOVERY_MAX)
+"""Robustness columns shown without the robustness group, on boards where a row has a robustness file."""
+
+ROBUSTNESS_WIDTHS = {WORST_FORGET: "118px", RECOVERY_MAX: "96px"}
+"""Widths of the robustness columns (the others: ``ROBUSTNESS_WIDTH``)."""
+
+ROBUSTNESS_WIDTH = "110px"
+
 SORT_LABELS: dict[str, str] = {
     "rank": "Rank (combined score, intervals)",
     **{key: f"{label.rsplit(' ', 1)[0]} score" for key, label in SUMMARY_DISPLAY.items()},
     "coverage": "Cells reported",
     "newest": "Newest first",
+    **{key: label.removesuffix(" ↓") for key, label in ROBUSTNESS_LABELS.items()},
     **{k.id: cell_label(k) for k in HEADLINE_KEYS},
 }
 """Sort value -> label."""
@@ -274,6 +295,23 @@ def shown_columns(query: TableQuery) -> list[Column]:
     return [c for c in columns_for("all" if "metrics" in query.groups else "primary") if c.key.set in sets]
 
 
+def robustness_columns(query: TableQuery, board_has_robustness: bool) -> list[str]:
+    """The robustness columns shown.
+
+    Every one with the robustness group; else the worst case and the highest recovery on a board where some
+    row has a robustness file (none elsewhere: they would read "not measured" on every row).
+    """
+    if "robustness" in query.groups:
+        return [WORST_FORGET, RECOVERY_MAX, *RECOVERY_COLUMNS.values()]
+    return list(DEFAULT_ROBUSTNESS) if board_has_robustness else []
+
+
+def measured_text(value: Any) -> str:
+    """A robustness value as shown: ``12.3``, or ``not measured`` (never zero, never blank)."""
+    number = _number(value)
+    return NOT_MEASURED if number is None else f"{number:.1f}"
+
+
 def _number(value: Any, digits: int = 1) -> float | None:
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return None
@@ -325,6 +363,11 @@ def table_view(board: Leaderboard, query: TableQuery) -> TableView:
         "str", "60px"
     for key, label in SUMMARY_DISPLAY.items():
         cols[label], types[label], widths[label] = [_number(v) for v in frame[key]], "number", SUMMARY_WIDTHS[key]
+    # Text, not numbers: a row without a robustness file reads "not measured" (a number column would show blank).
+    for key in robustness_columns(query, bool(full.frame[ATTACK_COUNT].notna().any())):
+        label = ROBUSTNESS_LABELS[key]
+        cols[label], types[label] = [measured_text(v) for v in frame[key]], "str"
+        widths[label] = ROBUSTNESS_WIDTHS.get(key, ROBUSTNESS_WIDTH)
     if details:
         extra = {
             "Rank in group": [rank_text(r, pd.NA) for r in frame["group_rank"]],
@@ -400,8 +443,9 @@ def table_json(board: Leaderboard, query: TableQuery, *, kinds: tuple[RowKind, .
     frame = table.frame.iloc[offset : offset + limit]
     rows = []
     for record in frame.to_dict(orient="records"):
-        row = {str(k): json_value(v) for k, v in record.items()}
+        row = {str(k): json_value(v) for k, v in record.items() if k not in ROBUSTNESS_COLUMNS and k != WORST_ATTACK}
         row["ranked_on"] = f"{row['coverage']} of {SCORE_CELLS} cells"
+        row["robustness"] = robustness_json(record)
         rows.append(row)
     return {
         "protocol": table.protocol.value,
@@ -414,7 +458,27 @@ def table_json(board: Leaderboard, query: TableQuery, *, kinds: tuple[RowKind, .
             {"id": c.id, "label": c.label, "unit": "0-100", "lower_is_better": c.lower_is_better}
             for c in table.columns
         ],
+        "robustness": "per row: null (not measured) or recovery per attack family x 100 (% of what unlearning "
+                      "removed that came back; lower is better), worst_forget = forget score (0-100) under the "
+                      "strongest attack",
         "rows": rows,
+    }
+
+
+def robustness_json(record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A row's robustness summary for the API, or ``None`` (not measured).
+
+    Recovery x 100 per family (null where the family has none), its highest, the forget score under the
+    strongest attack and that attack's label, the number of attacks.
+    """
+    if json_value(record.get(ATTACK_COUNT)) is None:
+        return None
+    return {
+        "worst_forget": json_value(record[WORST_FORGET]),
+        "worst_attack": json_value(record[WORST_ATTACK]),
+        "recovery": {family.value: json_value(record[col]) for family, col in RECOVERY_COLUMNS.items()},
+        "recovery_max": json_value(record[RECOVERY_MAX]),
+        "attacks": int(record[ATTACK_COUNT]),
     }
 
 
@@ -506,8 +570,55 @@ def details_html(board: Leaderboard, submission_id: int) -> str:
         parts.append("</tbody></table>")
     if stored.warnings:
         parts += ["<h4>Ingestion notes</h4><ul>", *(f"<li>{e(w)}</li>" for w in stored.warnings), "</ul>"]
+    parts += robustness_html(board, submission_id)
     parts.append("</div>")
     return "\n".join(parts)
+
+
+def _percent(value: float) -> str:
+    text = f"{value * 100:.0f}"
+    return "0" if text == "-0" else text
+
+
+def _recovery(value: Any) -> str:
+    """A recovery estimate as ``31 (-9 to 64)``: percent of what unlearning removed, with its interval."""
+    if value is None:
+        return "undefined (nothing removed)"
+    text = _percent(value.value)
+    if value.low is not None and value.high is not None:
+        text += f" ({_percent(value.low)} to {_percent(value.high)})"
+    return text
+
+
+def robustness_html(board: Leaderboard, submission_id: int) -> list[str]:
+    """The row's robustness file as HTML parts, every piece of its text escaped.
+
+    One line per attack (forget before -> after, the reference, retain, recovery with its 95 % interval), or
+    one line saying it was not measured.
+    """
+    stored = board.robustness(submission_id)
+    if stored is None:
+        return ["<h4>Robustness</h4>", f"<p>{NOT_MEASURED}: no robustness file "
+                "(<code>python -m probes.stress</code>) is attached to this row.</p>"]
+    e = escape_html
+    result = stored.result
+    meta = result.metadata
+    note = (f"{stored.label}, {len(result.attacks)} attack(s) against {e(meta.reference_name)}"
+            f"{' (a --quick run)' if meta.quick else ''}. Forget scores on 0–100 (↓); recovery = % of what "
+            "unlearning removed that came back (↓; below 0: the attack lowered the score)")
+    parts = ["<h4>Robustness</h4>", f'<p class="lb-sub">{note}.</p>',
+             '<table class="lb-cells lb-robustness"><thead><tr><th>Attack</th><th>Forget before → after</th>'
+             "<th>Reference</th><th>Retain</th><th>Recovery % (95 % CI)</th></tr></thead><tbody>"]
+    for attack in result.attacks:
+        family = FAMILY_LABELS.get(attack.family, attack.family.value)
+        parts.append(
+            f'<tr><td title="{e(attack.description)}">{e(attack.label)} <small>({e(family)})</small></td>'
+            f"<td>{attack.forget_unlearned.value:.1f} → {attack.forget.value:.1f}</td>"
+            f"<td>{attack.forget_reference.value:.1f}</td>"
+            f"<td>{'—' if attack.retain is None else f'{attack.retain.value:.1f}'}</td>"
+            f"<td>{_recovery(attack.recovery)}</td></tr>")
+    parts.append("</tbody></table>")
+    return parts
 
 
 CHANGELOG_COLUMNS = ["When (UTC)", "Event", "ID", "Model", "Board", "Reason"]
