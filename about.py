@@ -76,6 +76,17 @@ rows of the same base model and forget ratio. The demo models are ranked on thei
 among real rows. Forgetting is measured against zero knowledge, not chance (random multiple choice
 scores 25 %).
 
+### Robustness columns: does the forgetting hold?
+
+Rows with a robustness file (`python -m probes.stress`) show, on 0-100 and lower is better, the
+**forget score under the strongest attack** and the **recovery**: how much of what unlearning removed
+came back under an attack, `(attacked - unlearned) / (reference - unlearned)` in percent (0 = nothing came
+back, 100 = everything; below 0 the attack lowered the score). The board shows the highest recovery over
+every attack; the *Robustness* column group adds the highest per attack family, and a row's details list
+every attack with its 95 % interval. Rows without a file read **not measured**, never 0. The Plots tab draws
+each attack's forget score before and after. A robustness file comes with its results in the Submit tab,
+or later for an existing row (moderated like a submission).
+
 ### The two protocols (never mixed in one column)
 
 - **official** (version 1.2) follows upstream `eval.py`: its `USER: ... ASSISTANT:` prompts, few-shot demos
@@ -90,7 +101,10 @@ The Probe tab asks upstream's zero-shot prompts (no few-shot demos), one questio
 compare the right model with the left (reference) one, fact by fact: *forgotten* or *still known* on the
 forget and test people, *damaged* or *kept* on retain and celebrity people, *never known* when the
 reference does not know either. An answer knows a fact when it states the ground truth's distinctive
-words, not its sentence template (ROUGE-L rewards the template; the verdicts do not).
+words, not its sentence template (ROUGE-L rewards the template; the verdicts do not). Its **Attack** menu
+asks both models under one of the robustness attacks (8-bit or 4-bit nf4 loading, a rephrased question,
+few-shot priming, a prefilled answer, a recall system prompt, a transformed portrait, the other modality):
+each row shows the prompt or portrait as asked, or says the attack left it unchanged.
 
 ### Evaluate and submit
 

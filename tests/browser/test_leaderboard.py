@@ -209,3 +209,34 @@ def test_moderation_fills_the_id_shows_values_and_refuses_a_second_approval(page
     page.get_by_role("tab", name="Changelog").click()
     page.locator("#lb-changelog [role=gridcell]").filter(has_text="Moderated fixture").first.wait_for()
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_the_demo_board_shows_robustness_columns(page, phone, server):
+    """demo-ga's robustness file gives values; a row without one reads "not measured", never 0 or blank."""
+    page = open_link(page, server["url"] + "?board=demo&cols=robustness")
+    page.locator("#lb-count").get_by_text("4 row(s)").wait_for()
+    headers = [h.replace("\n", " ").strip() for h in page.locator("#lb-table thead th").all_inner_texts()]
+    names = rows(page)
+    for label in ("Forget under strongest attack ↓", "Recovery · any attack ↓", "Recovery · relearning ↓"):
+        column = next(i for i, h in enumerate(headers) if h.startswith(label))
+        cells = [t.strip() for t in
+                 page.locator(f'#lb-table [role=gridcell][data-col="{column}"]').all_inner_texts()]
+        by_name = dict(zip(names, cells, strict=True))
+        assert by_name["demo-ga"].replace(".", "", 1).lstrip("-").isdigit(), by_name
+        assert all(v and v != "0" for v in cells)  # measured values or "not measured", never blank
+    # A row without a robustness file: the real board's rows (with the group shown).
+    real = open_link(page, server["url"] + "?cols=robustness")
+    real_headers = [h.replace("\n", " ").strip() for h in real.locator("#lb-table thead th").all_inner_texts()]
+    column = next(i for i, h in enumerate(real_headers) if h.startswith("Forget under strongest attack"))
+    cells = {t.strip() for t in real.locator(f'#lb-table [role=gridcell][data-col="{column}"]').all_inner_texts()}
+    assert cells == {"not measured"}
+    # Without the group, the demo board still shows the worst case and the highest recovery.
+    default = open_link(page, server["url"] + "?board=demo")
+    default_headers = " ".join(default.locator("#lb-table thead th").all_inner_texts()).replace("\n", " ")
+    assert "Forget under strongest attack ↓" in default_headers and "Recovery · any attack ↓" in default_headers
+    shoot(default, "leaderboard-robustness")
+    phone.goto(server["url"] + "?board=demo")
+    phone.locator("#lb-count").get_by_text("4 row(s)").wait_for()
+    assert no_page_overflow(phone)
+    shoot(phone, "leaderboard-robustness-phone")
+    assert page.errors == [] and default.errors == []  # type: ignore[attr-defined]
