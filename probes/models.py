@@ -220,10 +220,10 @@ class ModelPool:
         bits.append(spec.source)
         return " · ".join(bits)
 
-    def is_loaded(self, choice: ModelChoice) -> bool:
-        """Whether ``choice`` was loaded before (it may since have been evicted)."""
+    def is_loaded(self, choice: ModelChoice, quantize: Quantize | None = None) -> bool:
+        """Whether ``choice`` was loaded before at ``quantize`` (default: the pool's); it may since be evicted."""
         with self._lock:
-            return self._key(choice) in self._seen
+            return self._key(choice, quantize or self.quantize) in self._seen
 
     def spec(self, choice: ModelChoice) -> ModelSpec:
         """The registry entry of ``choice`` (an ad-hoc one for a custom Hub model).
@@ -242,12 +242,15 @@ class ModelPool:
         except UnknownModelError as exc:
             raise ProbeInputError(str(exc)) from None
 
-    @staticmethod
-    def _key(choice: ModelChoice) -> str:
-        return f"{choice.name}@{choice.revision}" if choice.custom else choice.name
+    def _key(self, choice: ModelChoice, quantize: Quantize) -> str:
+        name = f"{choice.name}@{choice.revision}" if choice.custom else choice.name
+        return name if quantize == self.quantize else f"{name}#{quantize}"
 
-    def get_pair(self, left: ModelChoice, right: ModelChoice) -> tuple[Model, Model]:
+    def get_pair(self, left: ModelChoice, right: ModelChoice, quantize: Quantize | None = None) -> tuple[Model, Model]:
         """Both models, validated first and loaded on first use (an adapter and its base share weights).
+
+        ``quantize`` (the attack panel's precision attacks) overrides the pool's own for this pair; the cache
+        keeps each precision as its own load.
 
         Raises:
             ProbeInputError: an unknown registry name, or custom models are disabled.
@@ -260,9 +263,10 @@ class ModelPool:
             if self._cache is None:
                 self._cache = ModelCache(self.memory_budget_bytes, registry=self.registry)
             cache = self._cache
-        pair = cache.models(*specs, quantize=self.quantize, device=self.device)
+        quantize = quantize or self.quantize
+        pair = cache.models(*specs, quantize=quantize, device=self.device)
         with self._lock:
-            self._seen.update((self._key(left), self._key(right)))
+            self._seen.update((self._key(left, quantize), self._key(right, quantize)))
         return pair
 
 

@@ -83,6 +83,24 @@ class ProbeQuestion:
     """Index within the person's questions of this task."""
     fact: Fact | None = None
     """What an answer must state to know the fact (:mod:`benchmark.verdicts`); None for free-form questions."""
+    attack: AttackNote | None = None
+    """What the probe's attack did to this question; None when no question attack was chosen."""
+
+
+@dataclass(frozen=True)
+class AttackNote:
+    """What the probe's attack did to one question (:mod:`probes.attacked`); shown beside the question."""
+
+    attack: str
+    """The attack's registry name (:data:`probes.attacks.ATTACKS`)."""
+    changed: bool
+    """True when the question's prompt or images were rewritten (they are then the attacked ones)."""
+    prompt_changed: bool = False
+    """The prompt text differs from the official one (:attr:`ProbeQuestion.prompt` holds the attacked prompt)."""
+    thumbnail: bytes | None = None
+    """A small JPEG of the portrait as asked, when the attack transformed or added it."""
+    reason: str = ""
+    """Why the question was not changed (empty when it was)."""
 
 
 Templates = Mapping[tuple[Task, int], frozenset[str]]

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from benchmark.dataset import Benchmark, Profile
-from benchmark.vocabulary import EvalSet, Modality
-from probes.models import ModelChoice, ModelPool, default_pair
+from benchmark.vocabulary import EvalSet, Modality, PromptStyle, retain_split
+from probes.attacked import attack_label, attack_questions, find_attack
+from probes.attacks import Attack, AttackContext, retain_primers
+from probes.models import ModelChoice, ModelPool, default_pair, prompt_style
 from probes.questions import (
     ALL_QUESTIONS,
     Person,
@@ -30,7 +32,7 @@ from probes.questions import (
     select_questions,
     slot_templates,
 )
-from probes.session import POLL_S, ProbeState, run_probe
+from probes.session import POLL_S, ProbeAttack, ProbeState, run_probe
 
 if TYPE_CHECKING:
     from backend.model import Model
@@ -50,6 +52,8 @@ class ProbeRequest:
     free_text: str = ""
     """A free-form question; when given, it is asked instead of the person's questions."""
     free_image: bytes | None = None
+    attack: str = "none"
+    """An attack of the probe's panel (:func:`probes.attacked.probe_attacks`) both models answer under."""
 
 
 class ProbeService:
@@ -78,6 +82,7 @@ class ProbeService:
         self._defaults = (default_left, default_right)
         self._benchmark = benchmark
         self._templates: Templates | None = None
+        self._primers: tuple[tuple[str, str], ...] | None = None
 
     @property
     def benchmark(self) -> Benchmark:
@@ -125,19 +130,52 @@ class ProbeService:
             self._templates = slot_templates(list(people.values()))
         return self._templates
 
+    def attack_context(self) -> AttackContext:
+        """What question attacks draw on: few-shot primers about the retain people (drawn once, seed 0)."""
+        if self._primers is None:
+            retain_ids = [p.id for p in self.benchmark.splits.get(retain_split(self.forget_ratio), ())]
+            self._primers = retain_primers(self.benchmark, retain_ids)
+        return AttackContext(primers=self._primers)
+
+    def attacked_questions(self, request: ProbeRequest, attack: Attack) -> list[ProbeQuestion]:
+        """The request's questions as the question attack ``attack`` asks them (validated, nothing loaded).
+
+        Raises:
+            ProbeInputError: the request is invalid, or an attack rewrote a prompt for a chat-template model.
+        """
+        questions = self.questions(request)
+        free = bool(request.free_text.strip())
+        profile = None if free or not request.person_id else self.profile(request.eval_set, request.person_id)
+        attacked = attack_questions(attack, questions, profile, self.attack_context())
+        if any(q.attack and q.attack.changed for q in attacked):
+            for choice in (request.left, request.right):
+                if prompt_style(self.pool.spec(choice)) is PromptStyle.CHAT_TEMPLATE:
+                    raise ProbeInputError(f"{choice.label} uses a chat template; question attacks rewrite "
+                                          "upstream's raw prompts (pick no attack or a precision attack)")
+        return attacked
+
     def run(self, request: ProbeRequest, cancel: threading.Event | None = None) -> Iterator[ProbeState]:
         """Validate, load both models (yielding loading states), then :func:`run_probe`.
+
+        Under a question attack both models get the attacked questions; under a precision attack both are
+        loaded at that precision (:mod:`probes.attacked`).
 
         Raises:
             ProbeInputError: the request is invalid (raised before anything is loaded).
             backend.loading.ModelLoadError: a model cannot be loaded.
         """
-        questions = self.questions(request)
+        attack = find_attack(request.attack)
+        if attack is not None and attack.rewrite is not None:
+            questions = self.attacked_questions(request, attack)
+        else:
+            questions = self.questions(request)
+        quantize = attack.quantize if attack is not None else None
         models = (request.left.label, request.right.label)
         cancel = cancel or threading.Event()
         for choice in (request.left, request.right):
-            if not self.pool.is_loaded(choice):
-                yield ProbeState(models, status=f"Loading {choice.label} (first use; later probes reuse it)…")
+            if not self.pool.is_loaded(choice, quantize):
+                at = f" in {attack.label}" if attack is not None and quantize else ""
+                yield ProbeState(models, status=f"Loading {choice.label}{at} (first use; later probes reuse it)…")
         # Loading cannot be interrupted: it runs in a thread (and finishes for the next probe) while Stop
         # ends this probe at once.
         loaded: list[tuple[Model, Model]] = []
@@ -145,7 +183,9 @@ class ProbeService:
 
         def load() -> None:
             try:
-                loaded.append(self.pool.get_pair(request.left, request.right))
+                pair = (self.pool.get_pair(request.left, request.right, quantize) if quantize
+                        else self.pool.get_pair(request.left, request.right))
+                loaded.append(pair)
             except BaseException as exc:  # noqa: BLE001 - handed to the probe's thread below
                 failed.append(exc)
 
@@ -159,6 +199,10 @@ class ProbeService:
         if failed:
             raise failed[0]
         left, right = loaded[0]
+        shown = None
+        if attack is not None:
+            precision = (left.info.quantization, right.info.quantization) if quantize else None
+            shown = ProbeAttack(attack.name, attack_label(attack), attack.description, precision)
         yield from run_probe(
             left,
             right,
@@ -166,4 +210,5 @@ class ProbeService:
             max_new_tokens=self.max_new_tokens,
             time_limit_s=self.time_limit_s,
             cancel=cancel,
+            attack=shown,
         )

@@ -121,6 +121,25 @@ class TaskSummary:
     mean_rouge_l: float | None
 
 
+@dataclass(frozen=True)
+class ProbeAttack:
+    """The attack a probe runs under (:mod:`probes.attacked`), as the attack panel shows it."""
+
+    name: str
+    """Registry name (:data:`probes.attacks.ATTACKS`)."""
+    label: str
+    """The menu's label, e.g. ``Image · grayscale``."""
+    description: str
+    """One or two sentences: what it does."""
+    precision: tuple[str, str] | None = None
+    """Precision attacks: how each side was loaded (``LoadInfo.quantization``: ``4bit-nf4``, ``8bit``, ``none``)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (for the API)."""
+        return {"name": self.name, "label": self.label, "description": self.description,
+                "precision": list(self.precision) if self.precision else None}
+
+
 @dataclass
 class ProbeState:
     """Where a probe stands; :func:`run_probe` updates and yields it (render it before the next iteration)."""
@@ -132,6 +151,8 @@ class ProbeState:
     """A line for humans: loading, answering question i of n, done, stopped."""
     finished: bool = False
     """True when every question was answered (or the probe stopped)."""
+    attack: ProbeAttack | None = None
+    """The attack both models answer under; None without one."""
 
     def summary(self, side: int) -> list[TaskSummary]:
         """Totals of side 0 (left) or 1 (right) per task, over the answers scored so far."""
@@ -172,8 +193,8 @@ class ProbeState:
         return " · ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (for the API)."""
-        return {
+        """JSON-ready form (for the API); ``attack`` keys only under an attack."""
+        out = {
             "models": list(self.models),
             "status": self.status,
             "finished": self.finished,
@@ -189,10 +210,21 @@ class ProbeState:
                     "reference": r.question.reference_text,
                     "verdict": r.verdict.value if r.verdict else None,
                     "answers": [a.to_dict() for a in r.answers],
+                    **({"attack": _note_dict(r.question)} if r.question.attack else {}),
                 }
                 for r in self.rows
             ],
         }
+        if self.attack is not None:
+            out["attack"] = self.attack.to_dict()
+        return out
+
+
+def _note_dict(question: ProbeQuestion) -> dict[str, Any]:
+    note = question.attack
+    assert note is not None
+    return {"changed": note.changed, "prompt": question.prompt if note.prompt_changed else None,
+            "note": note.reason or None}
 
 
 def ask(
@@ -201,8 +233,13 @@ def ask(
     """Start ``model``'s streamed answer to ``question``: the raw prompt, or one chat turn for chat-template models.
 
     Greedy, cut at upstream's answer delimiter ``ASSISTANT:``.
+
+    Raises:
+        ValueError: a question attack rewrote the raw prompt and ``model`` uses a chat template.
     """
     if prompt_style(model.spec) is PromptStyle.CHAT_TEMPLATE:
+        if question.attack is not None and question.attack.changed:
+            raise ValueError(f"{model.name} uses a chat template; question attacks rewrite upstream's raw prompts")
         prompt = model.render_chat([user(question.chat_text, with_image=bool(question.images))])
     else:
         prompt = question.prompt
@@ -261,6 +298,7 @@ def run_probe(
     time_limit_s: float | None = 60.0,
     cancel: threading.Event | None = None,
     min_interval_s: float = 0.05,
+    attack: ProbeAttack | None = None,
 ) -> Iterator[ProbeState]:
     """Ask both models each question, streaming both answers at once; yields the state as it grows.
 
@@ -272,13 +310,15 @@ def run_probe(
         time_limit_s: Wall-clock limit per answer; an answer cut by it is scored as it stands.
         cancel: Set it to stop (see the module docstring); closing the iterator stops too.
         min_interval_s: Least time between two yields while text streams in (the last state always comes).
+        attack: The attack the questions (already rewritten) or the models (already loaded) are under, for
+            the state to show.
 
     Yields:
         The same :class:`ProbeState` object, updated: after each batch of chunks, after each scored
         question, and finished at the end ("Done" or "Stopped.").
     """
     cancel = cancel or threading.Event()
-    state = ProbeState(models=(left.name, right.name))
+    state = ProbeState(models=(left.name, right.name), attack=attack)
     # One event per answer: a stream may set its own event when it ends, which must not stop the other side.
     stops: list[threading.Event] = []
     try:

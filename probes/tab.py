@@ -7,6 +7,7 @@ Rendering (:func:`render_answers`, :func:`render_summary`) is pure and escapes e
 
 from __future__ import annotations
 
+import base64
 import html
 import io
 import threading
@@ -17,8 +18,10 @@ import gradio as gr
 
 from benchmark.verdicts import VERDICT_LEGEND, Verdict
 from benchmark.vocabulary import EvalSet, Modality
+from probes.attacked import NO_ATTACK, attack_choices
+from probes.attacked import describe as describe_attack
 from probes.models import ModelChoice, custom_model, load_error_message
-from probes.questions import ALL_QUESTIONS, MAX_FREE_TEXT_CHARS, TASK_LABELS, ProbeInputError
+from probes.questions import ALL_QUESTIONS, MAX_FREE_TEXT_CHARS, TASK_LABELS, ProbeInputError, ProbeQuestion
 from probes.service import ProbeRequest, ProbeService
 from probes.session import STOPPED, ProbeState
 
@@ -48,6 +51,15 @@ CSS = """
 .probe-legend {list-style: none; padding: 0; margin: 4px 0; font-size: 0.88em;}
 .probe-legend li {margin: 2px 0;}
 .probe-answer-text, .probe-q {overflow-wrap: anywhere;}
+.probe-attack-panel {border-left: 3px solid #f79009; background: var(--background-fill-secondary); padding: 6px 10px;
+  margin-bottom: 8px; font-size: 0.92em;}
+.probe-attack-desc, .probe-attack-desc p {font-size: 0.88em; color: var(--body-text-color-subdued);}
+.probe-attack-note {font-size: 0.85em; margin-top: 4px; color: #b54708;}
+.probe-attack-note[data-attack="unchanged"] {color: var(--body-text-color-subdued);}
+.probe-thumb {display: block; width: 56px; height: auto; margin-top: 4px; border-radius: 4px;}
+.probe-prompt summary {cursor: pointer;}
+.probe-prompt pre {white-space: pre-wrap; overflow-wrap: anywhere; font-size: 0.85em; max-height: 16em;
+  overflow-y: auto; margin: 4px 0; padding: 4px; background: var(--background-fill-secondary);}
 @media (max-width: 600px) {
   .probe-table, .probe-table tbody, .probe-table tr {display: block; width: 100%;}
   .probe-table thead {display: none;}
@@ -116,11 +128,61 @@ def _answer_cell(answer: Any, side: str, model: str) -> str:
     )
 
 
+PRECISION_LABELS = {"4bit-nf4": "4-bit nf4", "8bit": "8-bit", "none": "full precision"}
+"""How the attack panel names a loaded model's quantization (``LoadInfo.quantization``)."""
+
+
+def _precision(state: ProbeState, side: int) -> str:
+    """The escaped precision ``side`` runs at under a precision attack, else empty."""
+    if state.attack is None or state.attack.precision is None:
+        return ""
+    value = state.attack.precision[side]
+    return html.escape(PRECISION_LABELS.get(value, value))
+
+
+def _attack_panel(state: ProbeState) -> str:
+    """The attack the probe runs under: what it does, how many questions it changed, each side's precision."""
+    attack = state.attack
+    if attack is None:
+        return ""
+    lines = [f"<b>Attack: {html.escape(attack.label)}.</b> {html.escape(attack.description)}"]
+    if attack.precision is not None:
+        sides = " · ".join(f"{html.escape(m)}: <b>{_precision(state, i)}</b>" for i, m in enumerate(state.models))
+        lines.append(f"Both models loaded at this precision ({sides}); the questions are the official ones.")
+    else:
+        notes = [r.question.attack for r in state.rows]
+        changed = sum(1 for n in notes if n is not None and n.changed)
+        so_far = "" if state.finished else " so far"
+        lines.append(f"Both models answer the attacked questions ({changed} of {len(notes)} changed{so_far}); "
+                     "verdicts compare the two attacked answers.")
+    return f'<div class="probe-attack-panel" id="probe-attack-info">{"<br>".join(lines)}</div>'
+
+
+def _attack_note(q: ProbeQuestion) -> str:
+    """What the attack did to one question: the portrait as asked and the prompt as asked, or why nothing."""
+    note = q.attack
+    if note is None:
+        return ""
+    if not note.changed:
+        return f'<div class="probe-attack-note" data-attack="unchanged">{html.escape(note.reason)}</div>'
+    parts = ['<div class="probe-attack-note" data-attack="changed">changed by the attack</div>']
+    if note.thumbnail:
+        data = base64.b64encode(note.thumbnail).decode("ascii")
+        parts.append(f'<img class="probe-thumb" src="data:image/jpeg;base64,{data}" alt="the portrait as asked">')
+    if note.prompt_changed:
+        parts.append(f'<details class="probe-prompt"><summary>prompt as asked</summary>'
+                     f"<pre>{html.escape(q.prompt)}</pre></details>")
+    return "".join(parts)
+
+
 def render_answers(state: ProbeState | None) -> str:
-    """The side-by-side answer table as HTML (everything escaped)."""
+    """The side-by-side answer table as HTML (everything escaped), under the attack panel when there is one."""
     if state is None or not state.rows:
         return '<div class="probe-empty">Pick a person and press <b>Run probe</b>.</div>'
     left, right = (html.escape(m) for m in state.models)
+    precisions = (_precision(state, 0), _precision(state, 1))
+    if any(precisions):
+        left, right = (f"{m} · {p}" for m, p in zip((left, right), precisions, strict=True))
     rows = []
     for row in state.rows:
         q = row.question
@@ -130,11 +192,12 @@ def render_answers(state: ProbeState | None) -> str:
         verdict = f' data-verdict="{html.escape(row.verdict.value)}"' if row.verdict else ""
         rows.append(
             f'<tr{verdict}><td class="probe-question"><div class="probe-gt">{kind} · {where}</div>'
-            f'<div class="probe-q">{html.escape(q.question)}</div>{gt}</td>'
+            f'<div class="probe-q">{html.escape(q.question)}</div>{gt}{_attack_note(q)}</td>'
             f"{_answer_cell(row.answers[0], 'left', left)}{_answer_cell(row.answers[1], 'right', right)}</tr>"
         )
     head = f"<tr><th style='width:36%'>Question</th><th>{left}</th><th>{right}</th></tr>"
-    return f'<table class="probe-table" id="probe-answers"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+    table = f'<table class="probe-table" id="probe-answers"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+    return _attack_panel(state) + table
 
 
 def render_summary(state: ProbeState | None) -> str:
@@ -147,7 +210,8 @@ def render_summary(state: ProbeState | None) -> str:
     left, right = (html.escape(m) for m in state.models)
     verdicts = state.verdict_line()
     head = f"**{right}** {html.escape(verdicts)} (reference: {left}).  \n" if verdicts else ""
-    return f"{head}Scores, {left} vs {right}: {html.escape(line)}"
+    under = f"Under the attack **{html.escape(state.attack.label)}** (both models).  \n" if state.attack else ""
+    return f"{under}{head}Scores, {left} vs {right}: {html.escape(line)}"
 
 
 def banner_text(service: ProbeService, left: str | None, right: str | None) -> str:
@@ -185,6 +249,7 @@ def _request(values: dict[str, Any], image_path: str | None) -> ProbeRequest:
         modality=modality,
         free_text=values["free_text"] or "",
         free_image=image,
+        attack=values["attack"] or NO_ATTACK,
     )
 
 
@@ -208,7 +273,8 @@ def build_probe_tab(service: ProbeService, demo: gr.Blocks, *, concurrency_limit
         "reference (usually the model before unlearning); each answer of the **right** model gets a verdict "
         "relative to it. An answer *knows* a fact when it states the ground truth's distinctive words (not the "
         "sentence template); the benchmark's own score (right/wrong, ROUGE-L) is shown beside it. Prompts are "
-        "upstream's zero-shot ones; models load on first use."
+        "upstream's zero-shot ones; models load on first use. The **Attack** menu asks both models under an "
+        "attack that tries to bring forgotten facts back."
     )
     first_banner = banner_text(service, left_default, right_default)
     banner = gr.Markdown(first_banner, visible=bool(first_banner), elem_id="probe-demo-banner")
@@ -235,9 +301,13 @@ def build_probe_tab(service: ProbeService, demo: gr.Blocks, *, concurrency_limit
     # Portraits are shown whole ("contain"), never cropped.
     gallery = gr.Gallery(label="People (click a portrait)", columns=6, height="auto", allow_preview=False,
                          elem_id="probe-gallery", object_fit="contain")
-    with gr.Row():
+    with gr.Row(equal_height=False):
         person = gr.Dropdown([], label="Person", elem_id="probe-person", scale=2, min_width=240)
         question = gr.Dropdown([], label="Question", elem_id="probe-question", scale=3, min_width=240)
+        with gr.Column(scale=2, min_width=240, variant="panel"):
+            attack = gr.Dropdown(attack_choices(), value=NO_ATTACK, label="Attack", elem_id="probe-attack")
+            attack_note = gr.Markdown(html.escape(describe_attack(NO_ATTACK)), elem_id="probe-attack-note",
+                                      elem_classes=["probe-attack-desc"])
     with gr.Accordion("Free-form question (asked instead of the person's questions)", open=False), gr.Row():
         free_text = gr.Textbox(label="Question", lines=2, max_length=MAX_FREE_TEXT_CHARS, elem_id="probe-free-text",
                                scale=3)
@@ -278,13 +348,13 @@ def build_probe_tab(service: ProbeService, demo: gr.Blocks, *, concurrency_limit
         return gr.Dropdown(info=service.pool.describe(name) if name in names else "")
 
     keys = ["left", "left_hub", "left_rev", "right", "right_hub", "right_rev", "eval_set", "person", "question",
-            "modality", "free_text"]
+            "modality", "free_text", "attack"]
 
     def on_run(left_v: Any, left_hub_v: Any, left_rev_v: Any, right_v: Any, right_hub_v: Any, right_rev_v: Any,
                set_v: Any, person_v: Any, question_v: Any, modality_v: Any, free_text_v: Any, image_v: Any,
-               request: gr.Request) -> Any:
+               attack_v: Any, request: gr.Request) -> Any:
         values = (left_v, left_hub_v, left_rev_v, right_v, right_hub_v, right_rev_v, set_v, person_v, question_v,
-                  modality_v, free_text_v)
+                  modality_v, free_text_v, attack_v)
         session = _session(request)
         cancel = threading.Event()
         with stops_lock:
@@ -317,19 +387,21 @@ def build_probe_tab(service: ProbeService, demo: gr.Blocks, *, concurrency_limit
     right.change(describe, right, right, api_visibility="private")
     gr.on([left.change, right.change], lambda a, b: demo_banner(service, a, b), [left, right], banner,
           api_visibility="private")
+    attack.change(lambda name: html.escape(describe_attack(name)), attack, attack_note, api_visibility="private")
     inputs = [left, left_hub, left_rev, right, right_hub, right_rev, eval_set, person, question, modality, free_text,
-              free_image]
+              free_image, attack]
     run.click(on_run, inputs, [status, summary, answers], api_visibility="private",
               concurrency_limit=concurrency_limit, concurrency_id="probe", show_progress="minimal")
     stop.click(on_stop, None, None, api_visibility="private", queue=False)
-    return {"run": run, "stop": stop, "answers": answers, "status": status, "person": person}
+    return {"run": run, "stop": stop, "answers": answers, "status": status, "person": person, "attack": attack}
 
 
 def probe_api(service: ProbeService) -> Any:
     """The ``probe`` API function: a complete probe, returned as JSON when both models are done.
 
     Models are registry names or Hub ids (``owner/name``; revisions as ``*_revision``). ``question`` is
-    ``all`` or a ``task/index`` key; ``modality`` is ``image_text``, ``text`` or ``both``.
+    ``all`` or a ``task/index`` key; ``modality`` is ``image_text``, ``text`` or ``both``; ``attack`` is
+    ``none`` or an attack of the probe's panel (:func:`probes.attacked.probe_attacks`).
     """
 
     def probe(
@@ -342,6 +414,7 @@ def probe_api(service: ProbeService) -> Any:
         free_text: str = "",
         left_revision: str = "",
         right_revision: str = "",
+        attack: str = "none",
     ) -> dict[str, Any]:
         """Run a probe and return both models' scored answers and the summary line."""
         try:
@@ -353,6 +426,7 @@ def probe_api(service: ProbeService) -> Any:
                 question_key=question or ALL_QUESTIONS,
                 modality=None if modality == "both" else Modality(modality),
                 free_text=free_text,
+                attack=attack or NO_ATTACK,
             )
             final = None
             for state in service.run(request):
