@@ -112,3 +112,64 @@ def test_probe_at_phone_width(browser, server):
     assert img.evaluate("e => getComputedStyle(e).objectFit") == "contain"  # portraits whole, not cropped
     shoot(page, "probe-phone")
     context.close()
+
+
+def test_attack_panel_shows_both_models_under_an_attack(page):
+    """A prompt attack (the attacked prompt behind a toggle), a portrait attack (thumbnails; text questions say
+    they are unchanged) and 4-bit loading (each side's precision), each with verdicts on both sides."""
+    open_tab(page, "Probe")
+    page.wait_for_function("() => (document.querySelector('#probe-person input')||{}).value?.includes('(')")
+    note = page.locator("#probe-attack-note")
+    note.get_by_text("The official prompts and portraits").wait_for()
+    choose(page, "probe-attack", "Prompt · prefilled answer")
+    note.get_by_text("compliant phrase").wait_for()
+    run_and_wait(page)
+    panel = page.locator("#probe-attack-info")
+    assert "Attack: Prompt · prefilled answer." in panel.inner_text() and "9 of 9 changed" in panel.inner_text()
+    left, right = markers(page, "left"), markers(page, "right")
+    assert len(left) == len(right) == 9 and set(left) <= {"knows", "does not know"} and set(right) <= VERDICTS
+    assert page.locator('#probe-answers [data-attack="changed"]').count() == 9
+    prompt = page.locator("#probe-answers details.probe-prompt").first
+    assert not prompt.locator("pre").is_visible()  # collapsed until asked for
+    prompt.locator("summary").click()
+    assert prompt.locator("pre").inner_text().endswith("ASSISTANT: Sure, the answer is")
+    assert page.locator("#probe-summary").inner_text().startswith("Under the attack Prompt · prefilled answer")
+
+    page.locator("#probe-modality").get_by_text("Both").click()
+    choose(page, "probe-attack", "Image · grayscale")
+    note.get_by_text("The portrait in grayscale.").wait_for()
+    run_and_wait(page)
+    assert "9 of 18 changed" in panel.inner_text()
+    assert page.locator("#probe-answers img.probe-thumb").count() == 9
+    unchanged = page.locator('#probe-answers [data-attack="unchanged"]')
+    assert unchanged.count() == 9 and unchanged.first.inner_text() == "not changed by this attack"
+    assert len(markers(page, "right")) == 18 and set(markers(page, "right")) <= VERDICTS
+    shoot(page, "probe-attack")
+
+    choose(page, "probe-attack", "Precision · 4-bit nf4")
+    run_and_wait(page)
+    assert re.search(r"demo-vanilla: 4-bit nf4 · demo-npo: 4-bit nf4", panel.inner_text())
+    assert "demo-npo · 4-bit nf4" in page.locator("#probe-answers thead").inner_text()
+    assert set(markers(page, "right")) <= VERDICTS and len(markers(page, "right")) == 18
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_attack_panel_at_phone_width(browser, server):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(server["url"])
+    page.locator("#lb-count").get_by_text("row(s)").wait_for()
+    open_tab(page, "Probe")
+    page.wait_for_function("() => (document.querySelector('#probe-person input')||{}).value?.includes('(')")
+    choose(page, "probe-attack", "Modality · name for portrait")
+    page.locator("#probe-attack-note").get_by_text("in place of the portrait").wait_for()
+    run_and_wait(page)
+    assert "Attack: Modality · name for portrait." in page.locator("#probe-attack-info").inner_text()
+    assert set(markers(page, "right")) <= VERDICTS and markers(page, "right")
+    page.locator("#probe-answers details.probe-prompt summary").first.click()
+    assert "This person is " in page.locator("#probe-answers details.probe-prompt pre").first.inner_text()
+    assert no_page_overflow(page)
+    assert page.locator("#probe-answers").evaluate("e => e.getBoundingClientRect().right <= 390")
+    shoot(page, "probe-attack-phone")
+    context.close()
