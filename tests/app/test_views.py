@@ -45,7 +45,10 @@ def test_a_readable_default_table_and_column_groups(board):
     view = table_view(board, TableQuery(board="demo"))
     assert list(view.display.columns) == ["Rank", "Model", "Method", "Base model", "Forget split", "Cells",
                                           "Combined ↑", "Forgetting ↑", "Utility ↑", "Forget ↓", "Test ↓",
-                                          "Retain ↑", "Celebrity ↑"]
+                                          "Retain ↑", "Celebrity ↑",
+                                          # the demo rows carry robustness files: the worst case and the highest
+                                          # recovery are shown by default there
+                                          "Forget under strongest attack ↓", "Recovery · any attack ↓"]
     wide = table_view(board, TableQuery(board="demo", groups=("forget", "details")))
     assert "Forget · Gen · img+text · ROUGE-L ↓" in wide.display.columns and "ID" in wide.display.columns
     assert len([c for c in wide.display.columns if c.startswith("Forget ·")]) == 6
