@@ -211,8 +211,8 @@ def stress(
     assert provenance is not None
     provenance = provenance.model_copy(update={"extra": {
         **provenance.extra, "reference": cfg.reference, "attacks": list(cfg.attacks),
-        "relearn": dataclasses.asdict(cfg.relearn), "seconds": {k: round(v, 1) for k, v in seconds.items()},
-    }})
+        "relearn": dataclasses.asdict(cfg.relearn),
+    }})  # no timings: the same answers always give the same file
     result = RobustnessFile(
         metadata=RobustnessMetadata(model_name=info.model_name, reference_name=cfg.reference,
                                     forget_ratio=cfg.forget_ratio, protocol=Protocol(cfg.protocol),
