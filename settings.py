@@ -58,7 +58,7 @@ class AppSettings(BaseSettings):
     )
     answer_time_limit: float = Field(default=60.0, gt=0, description="Wall-clock limit of one answer, seconds.")
     max_new_tokens: int = Field(default=50, ge=1, le=512, description="Most tokens per answer (upstream uses 50).")
-    quantize: Quantize = Field(default="auto", description="auto (4-bit nf4 on CUDA, full on CPU), 4bit or none.")
+    quantize: Quantize = Field(default="auto", description="auto (4-bit nf4 on CUDA, full on CPU), 4bit, 8bit or none.")
     device: str | None = Field(
         default=None, description="Torch device for the probe's models. Default: cuda if any, else cpu."
     )

@@ -31,7 +31,7 @@ def test_flags_override_environment(monkeypatch):
                                                                              False, 5)
     assert s.admin_users == ("alice", "bob")
     with pytest.raises(ValidationError, match="quantize"):
-        load_settings(["--quantize", "8bit"])
+        load_settings(["--quantize", "3bit"])
 
 
 def test_every_setting_has_a_flag_and_is_documented():

@@ -14,7 +14,7 @@ from unlearning.cli import build_parser, main
 def test_help_documents_every_flag():
     parser = build_parser()
     sub = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    assert set(sub) == {"finetune", "run"}
+    assert set(sub) == {"finetune", "run", "prompting"}
     for name, p in sub.items():
         for action in p._actions:
             if action.option_strings and action.dest != "help":
