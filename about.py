@@ -87,6 +87,26 @@ every attack with its 95 % interval. Rows without a file read **not measured**, 
 each attack's forget score before and after. A robustness file comes with its results in the Submit tab,
 or later for an existing row (moderated like a submission).
 
+Why it matters: unlearned text LLMs often remember again under light pressure. Loading an unlearned model
+in 4 bits brought most of the forgotten knowledge back (arXiv 2410.16454: from 21 % to 83 % retained), and
+a few fine-tuning steps on related data do too (relearning attacks, arXiv 2406.13356). The attacks, each a
+registered function in `probes/attacks.py`:
+
+- **precision**: the same weights loaded in 8 bits (LLM.int8) or 4-bit nf4, as this app loads models on a GPU;
+- **relearning**: a LoRA fine-tuned for a few steps on half of the forget people's fine-tuning pairs, then
+  the other half's questions;
+- **prompts**: the question rephrased (four everyday framings), primed with three correctly answered
+  questions about retain people, the answer prefilled ("Sure, here is what I remember:"; only the
+  continuation is scored), or a system prompt asking for full recall;
+- **images**: the portrait cropped, in grayscale, blurred, mirrored or colour-jittered;
+- **modality**: image+text questions with the person's name instead of the portrait, and text-only
+  questions with the portrait instead of the name (does forgetting through one route hold through the other?).
+
+Scores are the set's mean headline cell (0-100); recovery compares the three models on the same questions
+(for relearning, the held-out half); intervals are a paired bootstrap over questions. The prompting method
+(an instruction to refuse the forget people, no training) is on the demo board so that the attacks can show
+how little an instruction holds.
+
 ### The two protocols (never mixed in one column)
 
 - **official** (version 1.2) follows upstream `eval.py`: its `USER: ... ASSISTANT:` prompts, few-shot demos
