@@ -89,7 +89,8 @@ class ModelCard:
         name = METHOD_NAMES.get(self.method, self.method)
         if self.method in ("ga", "npo") and float(self.hyperparameters.get("retain_weight") or 0) > 0:
             name += "+RT"  # with a retain cross-entropy term (e.g. NPO+RT)
-        title = "Vanilla fine-tune" if self.method == "vanilla" else f"{name} unlearning"
+        titles = {"vanilla": "Vanilla fine-tune", "retain": "Retain-only fine-tune (reference)"}
+        title = titles.get(self.method, f"{name} unlearning")
         lines = [
             "---",
             "library_name: transformers",
@@ -97,7 +98,7 @@ class ModelCard:
             "tags: [mllmu-bench, machine-unlearning" + ("" if self.method == "vanilla" else f", {self.method}") + "]",
             "---",
             "",
-            f"# {title}" + (f" ({self.variant})" if self.variant and self.method != "vanilla" else ""),
+            f"# {title}" + (f" ({self.variant})" if self.variant and self.method not in titles else ""),
             "",
             "Made by the `unlearning` package of this repository for MLLMU-Bench (arXiv 2410.22108).",
             "",

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -268,6 +268,7 @@ def demo_examples(
     mc_prefix_rate: float = 0.75,
     shuffle_options: bool = False,
     mc_copies: int = 1,
+    exclude: Collection[str] = (),
 ) -> list[Example]:
     """The demo recipe for the profiles ``ids``: official-format questions plus ``ft_Data`` pairs.
 
@@ -276,15 +277,18 @@ def demo_examples(
     knowledge a pre-trained model brings). Few-shot demos are drawn from the
     full set, as the official protocol draws them from the set evaluated. The
     ``ft_Data`` pairs come name-based without the portrait, and (multimodal
-    variant) also with it.
+    variant) also with it. Profiles in ``exclude`` are never shown, not even
+    as few-shot demos (the retain-only reference model never sees the forget
+    people).
     """
-    wanted = list(dict.fromkeys(ids))
+    hidden = set(exclude)
+    wanted = [i for i in dict.fromkeys(ids) if i not in hidden]
     by_id = {p.id: p for s in (Split.CELEBRITY, Split.FULL) for p in benchmark.splits.get(s, ())}
     missing = [i for i in wanted if i not in by_id]
     if missing:
         raise ValueError(f"profiles {missing[:5]} are in neither the full nor the celebrity set of {benchmark.source}")
     profiles = [by_id[i] for i in wanted]
-    pool = benchmark.splits.get(Split.FULL, ())
+    pool = [p for p in benchmark.splits.get(Split.FULL, ()) if p.id not in hidden]
     out = official_format_examples(
         profiles, pool, rng, variant, mc_prefix_rate=mc_prefix_rate, shuffle_options=shuffle_options,
         mc_copies=mc_copies,

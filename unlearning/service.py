@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -44,15 +45,28 @@ def example_source(
     seed: int,
     mc_prefix_rate: float = 0.75,
     mc_copies: int = 1,
+    exclude: Collection[str] = (),
+    kinds: Collection[str] | None = None,
 ) -> ExampleSource:
     """``epoch -> examples`` for the profiles ``ids``.
 
     The ``ft`` recipe gives the same list every epoch; the ``demo`` recipe draws
     fresh few-shot contexts and option orders each epoch from ``(seed, epoch)``.
+    Profiles in ``exclude`` are never shown (demo recipe: not even as few-shot
+    demos). With ``kinds``, only examples of those kinds are kept (``ft``,
+    ``classification``, ``cloze``, ``generation``; see :class:`Example`), after
+    the draw, so the kept examples are exactly those the full draw gives.
     """
     fmt = PromptFormat(processor)
+    hidden = set(exclude)
+    ids = [i for i in ids if i not in hidden]
+    wanted = set(kinds) if kinds is not None else None
+
+    def keep(examples: list[Example]) -> list[Example]:
+        return examples if wanted is None else [e for e in examples if e.kind in wanted]
+
     if recipe == "ft":
-        fixed = ft_examples(benchmark, fmt, variant, ids)
+        fixed = keep(ft_examples(benchmark, fmt, variant, ids))
         return lambda epoch: fixed
     cache: dict[int, list[Example]] = {}
 
@@ -60,9 +74,10 @@ def example_source(
         if epoch not in cache:
             cache.clear()
             rng = random.Random(f"{seed}/{','.join(ids)}/{epoch}")
-            cache[epoch] = demo_examples(
-                benchmark, fmt, variant, ids, rng, mc_prefix_rate=mc_prefix_rate, mc_copies=mc_copies
-            )
+            cache[epoch] = keep(demo_examples(
+                benchmark, fmt, variant, ids, rng, mc_prefix_rate=mc_prefix_rate, mc_copies=mc_copies,
+                exclude=hidden,
+            ))
         return cache[epoch]
 
     return draw
@@ -114,12 +129,16 @@ def finetune_in_memory(
     mc_prefix_rate: float = 0.75,
     mc_copies: int = 1,
     include_celebrities: bool = True,
+    exclude: Collection[str] = (),
 ) -> tuple[Any, TrainLog]:
-    """The vanilla fine-tune of a loaded model on every profile.
+    """The vanilla fine-tune of a loaded model on every profile (but those in ``exclude``).
 
     ``ft``: every ``ft_Data`` pair with its portrait. ``demo``: the demo recipe
     over the full set, plus (``include_celebrities``) the celebrity set as
-    stand-in pre-training knowledge.
+    stand-in pre-training knowledge. ``exclude`` leaves profiles out
+    entirely, few-shot demos included: with the forget split's ids, this is
+    the retain-only reference model (trained as vanilla, never shown the
+    forget people).
     """
     if recipe == "ft":
         ids = [r.id for r in benchmark.finetune]
@@ -128,7 +147,7 @@ def finetune_in_memory(
         if include_celebrities and Split.CELEBRITY in benchmark.splits:
             ids += _ids(benchmark, Split.CELEBRITY)
     source = example_source(benchmark, processor, ids, recipe=recipe, variant="multimodal", seed=settings.seed,
-                            mc_prefix_rate=mc_prefix_rate, mc_copies=mc_copies)
+                            mc_prefix_rate=mc_prefix_rate, mc_copies=mc_copies, exclude=exclude)
     return finetune(model, processor, source, settings, device=device, progress=progress)
 
 
@@ -145,10 +164,17 @@ def unlearn_in_memory(
     device: str = "cpu",
     progress: bool = True,
     mc_prefix_rate: float = 0.75,
+    forget_kinds: Collection[str] | None = None,
 ) -> tuple[Any, TrainLog]:
-    """Unlearn ``forget_{ratio}`` from a loaded vanilla model; retain data is ``retain_{100-ratio}``."""
+    """Unlearn ``forget_{ratio}`` from a loaded vanilla model; retain data is ``retain_{100-ratio}``.
+
+    ``forget_kinds`` keeps only those kinds of forget examples (e.g. ``("ft",)``:
+    the person-specific ``ft_Data`` pairs, not the demo recipe's multiple-choice
+    letters that every person shares); the retain examples are all kept.
+    """
     common: dict[str, Any] = dict(recipe=recipe, variant=variant, seed=settings.seed, mc_prefix_rate=mc_prefix_rate)
-    forget = example_source(benchmark, processor, _ids(benchmark, forget_split(forget_ratio)), **common)
+    forget = example_source(benchmark, processor, _ids(benchmark, forget_split(forget_ratio)), kinds=forget_kinds,
+                            **common)
     retain = (
         example_source(benchmark, processor, _ids(benchmark, retain_split(forget_ratio)), **common)
         if objective.uses_retain

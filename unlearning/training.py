@@ -30,8 +30,10 @@ if TYPE_CHECKING:
 
 Method = Literal["ga", "graddiff", "kl", "npo"]
 METHODS: tuple[Method, ...] = ("ga", "graddiff", "kl", "npo")
-METHOD_NAMES: dict[str, str] = {"vanilla": "Vanilla", "ga": "GA", "graddiff": "GradDiff", "kl": "KL", "npo": "NPO"}
-"""Display names of the methods, as the paper and the leaderboard write them."""
+METHOD_NAMES: dict[str, str] = {
+    "vanilla": "Vanilla", "ga": "GA", "graddiff": "GradDiff", "kl": "KL", "npo": "NPO", "retain": "Retain-only",
+}
+"""Display names of the methods, as the paper and the leaderboard write them (``retain``: the retain-only reference)."""
 
 Schedule = Literal["constant", "linear"]
 
