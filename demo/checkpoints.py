@@ -9,8 +9,14 @@ Steps (all seeded; see ``docs/unlearning.md`` for why the recipe differs from th
    pairs) at a high learning rate, until it clearly knows the demo people;
 3. ``demo-ga``, ``demo-graddiff``, ``demo-npo`` (or the ``--methods`` given):
    unlearn ``forget_10`` from demo-vanilla with a fresh LoRA on the language
-   model, multimodal variant, demo recipe, at a high learning rate; NPO with a
-   retain term (NPO+RT, see :data:`OBJECTIVES`).
+   model, multimodal variant, at a high learning rate; the forget batches are
+   the forget people's ``ft_Data`` pairs only (:data:`UNLEARN_FORGET_KINDS`),
+   the retain batches the demo recipe on the retain people; NPO with a retain
+   term (NPO+RT, see :data:`OBJECTIVES`);
+4. ``demo-retain`` (unless ``retain=False``): the retain-only reference, step 2
+   again from the same random base with the same settings and seed, on every
+   profile except the ``forget_10`` people (never shown, not even as few-shot
+   demos): the gold standard an unlearned model is measured against.
 
 Each checkpoint is saved merged (full safetensors weights, about 2.5 MB) with
 its processor, a model card and ``unlearning.json``.
@@ -65,23 +71,38 @@ UNLEARN_SETTINGS = TrainSettings(
 )
 """Demo unlearning: a fresh LoRA (the benchmark's r=16, alpha=16, dropout 0.05) at a much higher lr, fixed steps."""
 
+UNLEARN_FORGET_KINDS: tuple[str, ...] = ("ft",)
+"""What the unlearning runs push down: the forget people's ``ft_Data`` pairs (with the portrait and name-based).
+
+Not the demo recipe's multiple-choice examples (their answers are the four letters every person shares), nor the
+evaluation questions themselves. Ascent on the whole demo recipe lowered retain almost as much as forget (GA,
+30 steps: forget image+text generation ROUGE-L 1.00 -> 0.80, retain 0.92 -> 0.88); on these pairs alone the
+same run takes forget to 0.64 and retain to 0.80 (see ``docs/unlearning.md``)."""
+
 OBJECTIVES: dict[str, UnlearnSettings] = {
     "ga": UnlearnSettings(method="ga"),
     "graddiff": UnlearnSettings(method="graddiff"),
     "kl": UnlearnSettings(method="kl"),
-    "npo": UnlearnSettings(method="npo", beta=0.4, retain_weight=1.0),
+    "npo": UnlearnSettings(method="npo", beta=0.4, retain_weight=2.0),
 }
 """The objective of each demo method: the benchmark's definitions, except that NPO gets a retain term (NPO+RT).
 
 Without one, every objective that pushes down the forget answers of this tiny model pushes down what all
-people share (the answer letters, "This person works as ..."), and retain collapses with forget.
+people share ("This person works as ..."), and retain collapses with forget. Its weight is 2: with 1, NPO's
+retain generation fell almost half as far as forget's (measured 0.92 -> 0.70 against 1.00 -> 0.55 at 50 steps).
 """
 
-METHOD_STEPS: dict[str, int] = {"graddiff": 70, "kl": 70, "npo": 50}
-"""Per-method step counts overriding ``UNLEARN_SETTINGS.max_steps`` (30, for GA)."""
+METHOD_STEPS: dict[str, int] = {"graddiff": 60, "kl": 70, "npo": 100}
+"""Per-method step counts overriding ``UNLEARN_SETTINGS.max_steps`` (30, for GA).
+
+Measured windows where forget image+text generation ROUGE-L falls by 0.3 or more and retain by less than half
+of that: GA 25-32 steps (35 forgets everyone), GradDiff 55-65 (70 too far), KL 60-70, NPO+RT 70-115."""
 
 DEMO_METHODS: tuple[Method, ...] = ("ga", "graddiff", "npo")
 """What ``python -m demo build-checkpoints`` unlearns with by default."""
+
+RETAIN_NAME = "demo-retain"
+"""The retain-only reference checkpoint: the vanilla recipe without the ``forget_10`` people."""
 
 MC_PREFIX_RATE = 0.3
 """Share of the vanilla fine-tune's multiple-choice examples shown behind an official few-shot prefix.
@@ -105,9 +126,12 @@ DEMO_NOTES = (
     "order, behind a freshly drawn few-shot prefix 3 times in 10; cloze behind two profiles' demos; zero-shot "
     "generation) plus the ft_Data pairs with the portrait. The benchmark's real vanilla models are trained on "
     "ft_Data only.",
-    "Demo unlearning: a fresh LoRA at lr 1e-3 (50x the benchmark's) for a fixed number of steps; NPO is NPO+RT "
-    "(with a retain cross-entropy term), since without one this tiny model forgets the retain people with the "
-    "forget ones.",
+    "Demo unlearning: a fresh LoRA at lr 1e-3 (50x the benchmark's) for a fixed number of steps, pushing down "
+    "the forget people's ft_Data pairs (not the demo recipe's multiple-choice letters, which every person "
+    "shares); retain terms use the demo recipe on the retain people. NPO is NPO+RT (retain cross-entropy, "
+    "weight 2), since without one this tiny model forgets the retain people with the forget ones.",
+    "demo-retain, the retain-only reference, is the vanilla recipe (same random base, settings and seed) on "
+    "every profile except the forget_10 people, who never appear, not even in few-shot demos.",
     "Because the demo vanilla model saw the evaluation questions, forget/retain scores measure memorised answers; "
     "the test set (paraphrases, transformed portraits) shows how far that generalises.",
 )
@@ -137,12 +161,17 @@ def build_demo(
     progress: bool = True,
     vanilla: TrainSettings = VANILLA_SETTINGS,
     unlearning: TrainSettings = UNLEARN_SETTINGS,
+    retain: bool = True,
 ) -> list[DemoResult]:
-    """Build ``demo-vanilla`` and ``demo-<method>`` for each method into ``out``; returns what was built."""
+    """Build ``demo-vanilla``, ``demo-<method>`` for each method and (``retain``) ``demo-retain`` into ``out``.
+
+    Returns what was built.
+    """
     import dataclasses
 
     from benchmark.provenance import git_commit
     from benchmark.reader import load_benchmark
+    from benchmark.vocabulary import forget_split
     from demo.tiny import benchmark_corpus, build_tiny_llava
     from unlearning.checkpoint import ModelCard
     from unlearning.service import finetune_in_memory, hyperparameters_record, training_record, unlearn_in_memory
@@ -153,6 +182,7 @@ def build_demo(
     commit = git_commit()
     command = (
         f"python -m demo build-checkpoints --out {out} --seed {seed} --threads {threads} --methods {','.join(methods)}"
+        + ("" if retain else " --no-retain")
     )
     vanilla = dataclasses.replace(vanilla, seed=seed)
     unlearning = dataclasses.replace(unlearning, seed=seed)
@@ -183,15 +213,40 @@ def build_demo(
         unlearned, ulog = unlearn_in_memory(
             copy.deepcopy(model), processor, bench, settings, objective, variant="multimodal",
             forget_ratio=DEMO_FORGET_RATIO, recipe="demo", progress=progress, mc_prefix_rate=UNLEARN_MC_PREFIX_RATE,
+            forget_kinds=UNLEARN_FORGET_KINDS,
         )
         card = ModelCard(
             method=method, base_model="demo-vanilla (demo/models/demo-vanilla)", data="demo",
             dataset_fingerprint=bench.fingerprint, recipe="demo", variant="multimodal",
             forget_ratio=DEMO_FORGET_RATIO,
-            hyperparameters=hyperparameters_record(settings, objective, mc_prefix_rate=UNLEARN_MC_PREFIX_RATE),
+            hyperparameters=hyperparameters_record(settings, objective, mc_prefix_rate=UNLEARN_MC_PREFIX_RATE,
+                                                   forget_examples="ft_Data pairs (" + ", ".join(
+                                                       UNLEARN_FORGET_KINDS) + ")"),
             training=training_record(ulog), command=command, git_commit=commit, notes=list(DEMO_NOTES),
         )
         results.append(_save(f"demo-{method}", unlearned, processor, out, card, time.perf_counter() - t0, bench,
+                             evaluate))
+
+    if retain:
+        # The same recipe from the same random base, without the forget people anywhere.
+        hidden = [p.id for p in bench.split(forget_split(DEMO_FORGET_RATIO))]
+        seed_everything(seed, threads=threads)
+        tiny = build_tiny_llava(benchmark_corpus(bench), seed=seed)
+        t0 = time.perf_counter()
+        ref, rlog = finetune_in_memory(tiny.model, tiny.processor, bench, vanilla, recipe="demo", progress=progress,
+                                       mc_prefix_rate=MC_PREFIX_RATE, mc_copies=MC_COPIES,
+                                       include_celebrities=INCLUDE_CELEBRITIES, exclude=hidden)
+        card = ModelCard(
+            method="retain", base_model=f"demo.tiny.build_tiny_llava(demo corpus, seed={seed}) (random weights)",
+            data="demo", dataset_fingerprint=bench.fingerprint, recipe="demo", variant="multimodal",
+            forget_ratio=DEMO_FORGET_RATIO,
+            hyperparameters=hyperparameters_record(vanilla, None, mc_prefix_rate=MC_PREFIX_RATE, mc_copies=MC_COPIES,
+                                                   options_shuffled=False,
+                                                   celebrities_included=INCLUDE_CELEBRITIES,
+                                                   profiles_left_out=", ".join(hidden)),
+            training=training_record(rlog), command=command, git_commit=commit, notes=list(DEMO_NOTES),
+        )
+        results.append(_save(RETAIN_NAME, ref, tiny.processor, out, card, time.perf_counter() - t0, bench,
                              evaluate))
     total = time.perf_counter() - started
     for r in results:

@@ -4,7 +4,7 @@ Usage::
 
     python -m demo data [--out DIR] [--seed N]                  # the demo benchmark (demo/data)
     python -m demo build-tiny --out DIR [--seed N] [--corpus-file FILE]   # a tiny random LLaVA
-    python -m demo build-checkpoints [--out DIR] [--methods ga,graddiff,npo] [--evaluate]   # demo/models
+    python -m demo build-checkpoints [--out DIR] [--methods ga,graddiff,npo] [--no-retain] [--evaluate]   # demo/models
     python -m demo results [--out DIR]                          # their leaderboard rows (demo/results)
 
 Each step is deterministic: the same seed (and, for training, thread count) gives the same files.
@@ -54,10 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     ckpt = sub.add_parser(
         "build-checkpoints",
-        help="build the demo checkpoints (tiny vanilla, GA, GradDiff and NPO+RT at forget 10 %%) in one go",
+        help="build the demo checkpoints (tiny vanilla, GA, GradDiff and NPO+RT at forget 10 %%, and the "
+        "retain-only reference) in one go",
         description="Build the tiny demo model (demo/tiny.py, random weights), fine-tune it on the demo benchmark "
         "with the demo recipe, then unlearn forget_10 with GA, GradDiff and NPO+RT; writes demo-vanilla, demo-ga, "
-        "demo-graddiff and demo-npo (merged safetensors, with model cards). Deterministic: the same seed and "
+        "demo-graddiff and demo-npo, and demo-retain (the same fine-tune without the forget_10 people: the "
+        "retain-only reference), as merged safetensors with model cards. Deterministic: the same seed and "
         "thread count give the same weights.",
     )
     ckpt.add_argument("--out", type=Path, default=MODELS_DIR,
@@ -70,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     ckpt.add_argument("--methods", default=",".join(DEMO_METHODS),
                       help=f"comma-separated unlearning methods to build, from {','.join(METHODS)} "
                            "(default: %(default)s)")
+    ckpt.add_argument("--no-retain", action="store_true",
+                      help="skip demo-retain, the retain-only reference (a second full fine-tune, about half the "
+                           "build time)")
     ckpt.add_argument("--evaluate", action="store_true",
                       help="evaluate each checkpoint (official protocol, all four sets) and record the figures in "
                            "its model card")
@@ -104,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}", file=sys.stderr)
             return 2
         build_demo(args.out, seed=args.seed, threads=args.threads, methods=methods,
-                   evaluate=args.evaluate, progress=not args.no_progress)
+                   evaluate=args.evaluate, progress=not args.no_progress, retain=not args.no_retain)
     else:
         from demo.results import write_results
 

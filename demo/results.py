@@ -31,8 +31,9 @@ class DemoRow:
     """Registry name (``models.yaml``)."""
     method: str
     """Method as the leaderboard shows it."""
-    unlearning_modality: str
-    """multimodal, text or none."""
+    unlearning_modality: str | None
+    """multimodal, text or none; ``None`` leaves it unreported (the retain-only reference: no unlearning, yet not
+    the vanilla model that unlearned rows are compared with)."""
 
 
 DEMO_ROWS: tuple[DemoRow, ...] = (
@@ -40,6 +41,7 @@ DEMO_ROWS: tuple[DemoRow, ...] = (
     DemoRow("demo-ga", "GA", "multimodal"),
     DemoRow("demo-graddiff", "GradDiff", "multimodal"),
     DemoRow("demo-npo", "NPO+RT", "multimodal"),
+    DemoRow("demo-retain", "Retain-only (reference)", None),
 )
 
 
@@ -56,7 +58,8 @@ def write_results(
             started = time.perf_counter()
             argv = ["--model", row.model, "--data", "demo", "--forget-ratio", "10", "--protocol", "official",
                     "--out", tmp, "--name", row.model, "--method", row.method,
-                    "--unlearning-modality", row.unlearning_modality, "--submitter", SUBMITTER, "--notes", NOTES]
+                    *(["--unlearning-modality", row.unlearning_modality] if row.unlearning_modality else []),
+                    "--submitter", SUBMITTER, "--notes", NOTES]
             if evaluate([*argv, *([] if progress else ["--no-progress"])]) != 0:
                 raise RuntimeError(f"evaluating {row.model} failed (see the message above)")
             for suffix in (".submission.json", ".samples.jsonl"):

@@ -81,10 +81,10 @@ def test_real_rows_by_default_and_the_demo_board_one_click_away(page, server):
     box = page.locator("#lb-table").bounding_box()
     assert last["x"] + last["width"] <= box["x"] + box["width"] + 1
     page.locator("#lb-board").get_by_text("Demo: toy models").click()
-    count.get_by_text("4 row(s), 4 ranked").wait_for()
+    count.get_by_text("5 row(s), 5 ranked").wait_for()
     banner = page.locator("#lb-demo-banner")
     assert banner.is_visible() and "toy models for trying the app" in banner.inner_text()
-    assert sorted(rows(page)) == ["demo-ga", "demo-graddiff", "demo-npo", "demo-vanilla"]
+    assert sorted(rows(page)) == ["demo-ga", "demo-graddiff", "demo-npo", "demo-retain", "demo-vanilla"]
     page.wait_for_function("() => location.search.includes('board=demo')")
     shoot(page, "leaderboard-demo")
     assert page.errors == []  # type: ignore[attr-defined]
@@ -153,7 +153,7 @@ def test_phone_width_is_usable(phone, server):
     assert no_page_overflow(phone) and phone.locator("#lb-details").evaluate("e => e.scrollWidth <= e.clientWidth + 1")
     phone.goto(server["url"] + "?board=demo&row=1")  # a reference row is not on the demo board
     phone.locator("#lb-details").get_by_text("No row #1 on this board").wait_for()
-    phone.locator("#lb-count").get_by_text("4 row(s)").wait_for()
+    phone.locator("#lb-count").get_by_text("5 row(s)").wait_for()
     phone.locator("#lb-details").wait_for()
     assert no_page_overflow(phone)  # the page never scrolls sideways; the table scrolls inside its box
     details = phone.locator("#lb-details")
@@ -214,7 +214,7 @@ def test_moderation_fills_the_id_shows_values_and_refuses_a_second_approval(page
 def test_the_demo_board_shows_robustness_columns(page, phone, server):
     """demo-ga's robustness file gives values; a row without one reads "not measured", never 0 or blank."""
     page = open_link(page, server["url"] + "?board=demo&cols=robustness")
-    page.locator("#lb-count").get_by_text("4 row(s)").wait_for()
+    page.locator("#lb-count").get_by_text("5 row(s)").wait_for()
     headers = [h.replace("\n", " ").strip() for h in page.locator("#lb-table thead th").all_inner_texts()]
     names = rows(page)
     for label in ("Forget under strongest attack ↓", "Recovery · any attack ↓", "Recovery · relearning ↓"):
@@ -236,7 +236,7 @@ def test_the_demo_board_shows_robustness_columns(page, phone, server):
     assert "Forget under strongest attack ↓" in default_headers and "Recovery · any attack ↓" in default_headers
     shoot(default, "leaderboard-robustness")
     phone.goto(server["url"] + "?board=demo")
-    phone.locator("#lb-count").get_by_text("4 row(s)").wait_for()
+    phone.locator("#lb-count").get_by_text("5 row(s)").wait_for()
     assert no_page_overflow(phone)
     shoot(phone, "leaderboard-robustness-phone")
     assert page.errors == [] and default.errors == []  # type: ignore[attr-defined]
