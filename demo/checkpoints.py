@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from unlearning.lora import LoraSettings
+from backend.lora import LoraSettings
 from unlearning.training import Method, TrainSettings, UnlearnSettings
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"

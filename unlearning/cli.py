@@ -26,10 +26,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from backend.lora import LoraSettings
 from benchmark.vocabulary import FORGET_RATIOS
 from unlearning.checkpoint import SAVE_MODES
 from unlearning.examples import RECIPES, VARIANTS
-from unlearning.lora import LoraSettings
 from unlearning.training import METHODS, TrainSettings, UnlearnSettings
 
 log = logging.getLogger("unlearning")

@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from backend.lora import LoraSettings
 from unlearning.examples import Example
-from unlearning.lora import LoraSettings
 from unlearning.losses import IGNORE_INDEX, gradient_ascent_loss, kl_to_reference, mean_nll, npo_loss, sequence_nll
 
 if TYPE_CHECKING:
@@ -312,7 +312,7 @@ def _lr_lambda(settings: TrainSettings, total: int) -> Callable[[int], float]:
 
 def prepare_trainable(model: Any, settings: TrainSettings) -> Any:
     """Make ``model`` trainable: every weight (``full``) or a fresh LoRA on the language model."""
-    from unlearning.lora import attach_lora
+    from backend.lora import attach_lora
 
     model.train()
     if settings.full:

@@ -7,8 +7,8 @@ import copy
 import pytest
 import torch
 
+from backend.lora import LoraSettings
 from benchmark.vocabulary import Split
-from unlearning.lora import LoraSettings
 from unlearning.service import finetune_in_memory, unlearn_in_memory
 from unlearning.training import TrainSettings, UnlearnSettings, seed_everything
 

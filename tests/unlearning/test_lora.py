@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from unlearning.lora import LoraSettings, attach_lora, language_model_linear_targets
+from backend.lora import LoraSettings, attach_lora, language_model_linear_targets
 
 
 def test_targets_are_exactly_the_language_model_linear_layers(tiny):
