@@ -5,7 +5,7 @@ Usage::
     python -m demo data [--out DIR] [--seed N]                  # the demo benchmark (demo/data)
     python -m demo build-tiny --out DIR [--seed N] [--corpus-file FILE]   # a tiny random LLaVA
     python -m demo build-checkpoints [--out DIR] [--methods ga,graddiff,npo] [--no-retain] [--evaluate]   # demo/models
-    python -m demo results [--out DIR]                          # their leaderboard rows (demo/results)
+    python -m demo results [--out DIR] [--no-robustness]        # their leaderboard rows (demo/results)
 
 Each step is deterministic: the same seed (and, for training, thread count) gives the same files.
 """
@@ -81,9 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     ckpt.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     results = sub.add_parser("results",
-                             help="evaluate the demo checkpoints with probes.evaluate and write their result files")
+                             help="evaluate the demo models with probes.evaluate and probes.stress --quick and write "
+                                  "their result and robustness files")
     results.add_argument("--out", type=Path, default=RESULTS_DIR,
                          help=f"folder of the result files (default: {_in_project(RESULTS_DIR)})")
+    results.add_argument("--no-robustness", action="store_true",
+                         help="skip the robustness runs (python -m probes.stress --quick, about a minute per model)")
     results.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
@@ -113,6 +116,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         from demo.results import write_results
 
-        for path in write_results(args.out, progress=not args.no_progress):
+        for path in write_results(args.out, progress=not args.no_progress, robustness=not args.no_robustness):
             print(path)
     return 0

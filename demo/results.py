@@ -34,6 +34,8 @@ class DemoRow:
     unlearning_modality: str | None
     """multimodal, text or none; ``None`` leaves it unreported (the retain-only reference: no unlearning, yet not
     the vanilla model that unlearned rows are compared with)."""
+    reference: str = "demo-vanilla"
+    """The model before unlearning that the robustness file's recovery is measured against."""
 
 
 DEMO_ROWS: tuple[DemoRow, ...] = (
@@ -42,14 +44,20 @@ DEMO_ROWS: tuple[DemoRow, ...] = (
     DemoRow("demo-graddiff", "GradDiff", "multimodal"),
     DemoRow("demo-npo", "NPO+RT", "multimodal"),
     DemoRow("demo-retain", "Retain-only (reference)", None),
+    DemoRow("demo-prompting", "Prompting", None),
 )
 
 
 def write_results(
-    out: Path = RESULTS_DIR, *, rows: tuple[DemoRow, ...] = DEMO_ROWS, progress: bool = True
+    out: Path = RESULTS_DIR, *, rows: tuple[DemoRow, ...] = DEMO_ROWS, progress: bool = True, robustness: bool = True
 ) -> list[Path]:
-    """Evaluate each demo checkpoint and copy its submission and samples files into ``out``; returns them."""
+    """Evaluate each demo model and copy its submission and samples files into ``out``; returns them.
+
+    With ``robustness``, each also gets ``NAME.robustness.json`` from ``python -m probes.stress --quick`` against
+    :attr:`DemoRow.reference`, which the leaderboard attaches to the row.
+    """
     from probes.evaluate import main as evaluate
+    from probes.stress import main as stress
 
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -65,5 +73,12 @@ def write_results(
             for suffix in (".submission.json", ".samples.jsonl"):
                 name = f"{row.model}{suffix}"
                 written.append(atomic_write(out / name, (Path(tmp) / name).read_bytes()))
+            if robustness:
+                argv = ["--model", row.model, "--reference", row.reference, "--data", "demo", "--forget-ratio", "10",
+                        "--quick", "--out", tmp, "--name", row.model]
+                if stress([*argv, *([] if progress else ["--no-progress"])]) != 0:
+                    raise RuntimeError(f"the robustness run of {row.model} failed (see the message above)")
+                source = Path(tmp) / f"{row.model}_robustness.json"
+                written.append(atomic_write(out / f"{row.model}.robustness.json", source.read_bytes()))
             print(f"{row.model:<14} {time.perf_counter() - started:6.1f} s")
     return written

@@ -18,13 +18,13 @@ def test_leaderboard_kinds_pages_and_structured_errors(client):
     assert real["kinds"] == ["reference", "submission"] and {r["kind"] for r in real["rows"]} == {"reference"}
     assert all(r["rank"] is None and r["ranked_on"].endswith("of 24 cells") for r in real["rows"])
     demo = client.predict(kinds="demo", api_name="/leaderboard")
-    assert demo["total"] == 5 and {r["kind"] for r in demo["rows"]} == {"demo"}
+    assert demo["total"] == 6 and {r["kind"] for r in demo["rows"]} == {"demo"}
     assert all(r["rank"] is not None and r["rank_worst"] >= r["rank"] for r in demo["rows"])
     # One scale: ROUGE-L as 0-100 like the accuracies.
     assert all(10 < r["forget/generation/image_text/rougeL"] <= 100 for r in demo["rows"])
     page = client.predict(kinds="demo", limit=3, offset=2, api_name="/leaderboard")
-    assert page["total"] == 5 and len(page["rows"]) == 3 and page["offset"] == 2
-    assert [r["id"] for r in page["rows"]] == [r["id"] for r in demo["rows"][2:]]
+    assert page["total"] == 6 and len(page["rows"]) == 3 and page["offset"] == 2
+    assert [r["id"] for r in page["rows"]] == [r["id"] for r in demo["rows"][2:5]]
     for bad, words in (({"protocol": "nope"}, "unknown protocol"), ({"kinds": "toy"}, "unknown kind 'toy'"),
                        ({"sort_by": "zzz"}, "unknown sort_by"), ({"forget_ratio": "7"}, "forget_ratio must be")):
         answer = client.predict(**bad, api_name="/leaderboard")

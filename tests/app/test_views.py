@@ -35,7 +35,7 @@ def test_real_and_demo_boards_never_mix(board):
     assert real.display["Cells"].tolist()[0] in {"10/24", "2/24"}
     assert "6 row(s), 0 ranked" in real.caption
     demo = table_view(board, TableQuery(board="demo"))
-    assert demo.total == 5 and not demo.display["Model"].str.contains("community").any()
+    assert demo.total == 6 and not demo.display["Model"].str.contains("community").any()
     assert demo.display["Rank"].iloc[0] in {"1", "1–2", "1–3", "1–4"}  # ranked among themselves, with intervals
     names = " ".join(demo.display["Model"])
     assert "demo\\-npo" in names and "LLaVA" not in names
@@ -231,8 +231,8 @@ def test_the_tab_callbacks_render_one_page_and_drop_filters_the_board_lacks(boar
     out = tab["render"](TableQuery(method="no such method", board="demo"), None, False, "scores", "forget",
                         "classification")
     method_dropdown, grid, caption = out[2], out[3], out[4]
-    assert method_dropdown.value == "All" and caption.startswith("5 row(s), 5 ranked")
-    assert len(grid.value["data"]) == 5
+    assert method_dropdown.value == "All" and caption.startswith("6 row(s), 6 ranked")
+    assert len(grid.value["data"]) == 6
     controls = ["real", "official", "upstream", "All", "All", "GA", "All", [], "rank"]
     out = tab["on_input"](*controls, None, False, "scores", "forget", "classification")
     assert out[4].startswith("1 row(s)") and out[12] == "q=upstream&method=GA"  # the URL of the view
