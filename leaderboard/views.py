@@ -229,6 +229,8 @@ class TableView:
     """The query, its page clamped to the pages there are."""
     ids: list[int] = field(default_factory=list)
     """Submission ids of the visible rows, in order (to map a selected row to its submission)."""
+    shared: dict[str, str] = field(default_factory=dict)
+    """Columns every row of the board has the same value in, left out of the page and said once in the caption."""
 
     @property
     def total(self) -> int:
@@ -246,7 +248,8 @@ class TableView:
         q = self.query
         ranked = int(self.table.frame["rank"].notna().sum())
         order = "newest first" if q.sort_by == "newest" else f"sorted by {SORT_LABELS[q.sort_by]}, best first"
-        return (f"{self.total:,} row(s), {ranked:,} ranked · {order} · page {q.page} of {self.pages}")
+        every = "".join(f" · every row: {', '.join(f'{k} {v}' for k, v in self.shared.items())}" if self.shared else "")
+        return f"{self.total:,} row(s), {ranked:,} ranked · {order} · page {q.page} of {self.pages}{every}"
 
     @property
     def empty_message(self) -> str:
@@ -306,10 +309,20 @@ def robustness_columns(query: TableQuery, board_has_robustness: bool) -> list[st
     return list(DEFAULT_ROBUSTNESS) if board_has_robustness else []
 
 
-def measured_text(value: Any) -> str:
-    """A robustness value as shown: ``12.3``, or ``not measured`` (never zero, never blank)."""
+NO_RECOVERY = "n/a: nothing removed"
+"""A recovery cell of a row whose file exists but whose unlearning removed nothing (the reference itself)."""
+
+
+def measured_text(value: Any, measured: bool = False) -> str:
+    """A robustness value as shown: ``12.3``, or why there is none.
+
+    ``not measured`` without a file (never zero, never blank); with a file but no value (``measured``: the
+    row is its own reference), :data:`NO_RECOVERY`.
+    """
     number = _number(value)
-    return NOT_MEASURED if number is None else f"{number:.1f}"
+    if number is None:
+        return NO_RECOVERY if measured else NOT_MEASURED
+    return f"{number:.1f}"
 
 
 def _number(value: Any, digits: int = 1) -> float | None:
@@ -353,12 +366,15 @@ def table_view(board: Leaderboard, query: TableQuery) -> TableView:
     types["Rank"], widths["Rank"] = "str", "60px"
     cols["Model"] = [_model_cell(n, k, lk) for n, k, lk in zip(frame["model_name"], frame["kind"], frame["link"],
                                                               strict=True)]
-    types["Model"], widths["Model"] = "markdown", "190px"
+    types["Model"], widths["Model"] = "markdown", "170px"
     cols["Method"], types["Method"], widths["Method"] = [md(v) for v in frame["method"]], "markdown", "90px"
-    cols["Base model"] = [md(v) for v in frame["base_model"]]
-    types["Base model"], widths["Base model"] = "markdown", "120px"
-    cols["Forget split"] = [f"{int(r)} %" for r in frame["forget_ratio"]]
-    types["Forget split"], widths["Forget split"] = "str", "76px"
+    shared = shared_values(full.frame) if not details else {}
+    if "base model" not in shared:
+        cols["Base model"] = [md(v) for v in frame["base_model"]]
+        types["Base model"], widths["Base model"] = "markdown", "120px"
+    if "forget split" not in shared:
+        cols["Forget split"] = [f"{int(r)} %" for r in frame["forget_ratio"]]
+        types["Forget split"], widths["Forget split"] = "str", "76px"
     cols["Cells"], types["Cells"], widths["Cells"] = [f"{int(c)}/{SCORE_CELLS}" for c in frame["coverage"]], \
         "str", "60px"
     for key, label in SUMMARY_DISPLAY.items():
@@ -366,7 +382,8 @@ def table_view(board: Leaderboard, query: TableQuery) -> TableView:
     # Text, not numbers: a row without a robustness file reads "not measured" (a number column would show blank).
     for key in robustness_columns(query, bool(full.frame[ATTACK_COUNT].notna().any())):
         label = ROBUSTNESS_LABELS[key]
-        cols[label], types[label] = [measured_text(v) for v in frame[key]], "str"
+        cols[label], types[label] = [measured_text(v, pd.notna(n)) for v, n in
+                                     zip(frame[key], frame[ATTACK_COUNT], strict=True)], "str"
         widths[label] = ROBUSTNESS_WIDTHS.get(key, ROBUSTNESS_WIDTH)
     if details:
         extra = {
@@ -390,7 +407,25 @@ def table_view(board: Leaderboard, query: TableQuery) -> TableView:
         table=table,
         query=query,
         ids=[int(i) for i in frame["id"]],
+        shared=shared,
     )
+
+
+def shared_values(frame: pd.DataFrame) -> dict[str, str]:
+    """``{"base model": ..., "forget split": ...}`` for those the board's rows (two or more) all share.
+
+    Such a column says nothing row by row; leaving it out of the default page makes room (the demo board's
+    robustness columns fit a 1,280 px window that way). The caption says the value; CSV, API and the
+    details group keep the column.
+    """
+    out: dict[str, str] = {}
+    if len(frame) < 2:
+        return out
+    if frame["base_model"].nunique(dropna=False) == 1:
+        out["base model"] = md(frame["base_model"].iloc[0])
+    if frame["forget_ratio"].nunique(dropna=False) == 1:
+        out["forget split"] = f"{int(frame['forget_ratio'].iloc[0])} %"
+    return out
 
 
 def json_value(value: Any) -> Any:

@@ -43,12 +43,17 @@ def test_real_and_demo_boards_never_mix(board):
 
 def test_a_readable_default_table_and_column_groups(board):
     view = table_view(board, TableQuery(board="demo"))
-    assert list(view.display.columns) == ["Rank", "Model", "Method", "Base model", "Forget split", "Cells",
+    assert list(view.display.columns) == ["Rank", "Model", "Method", "Cells",
                                           "Combined ↑", "Forgetting ↑", "Utility ↑", "Forget ↓", "Test ↓",
                                           "Retain ↑", "Celebrity ↑",
                                           # the demo rows carry robustness files: the worst case and the highest
                                           # recovery are shown by default there
                                           "Forget under strongest attack ↓", "Recovery · any attack ↓"]
+    # Every demo row has the same base model and forget split: said once, in the caption, not per row.
+    assert view.caption.endswith("every row: base model demo\\-base, forget split 10 %")
+    real = table_view(board, TableQuery())  # the shipped references are all LLaVA-1.5-7B at forget 5 %
+    assert "Base model" not in real.display.columns and "every row: base model llava" in real.caption
+    assert "Base model" in table_view(board, TableQuery(board="demo", groups=("details",))).display.columns
     wide = table_view(board, TableQuery(board="demo", groups=("forget", "details")))
     assert "Forget · Gen · img+text · ROUGE-L ↓" in wide.display.columns and "ID" in wide.display.columns
     assert len([c for c in wide.display.columns if c.startswith("Forget ·")]) == 6
@@ -236,3 +241,14 @@ def test_the_tab_callbacks_render_one_page_and_drop_filters_the_board_lacks(boar
     controls = ["real", "official", "upstream", "All", "All", "GA", "All", [], "rank"]
     out = tab["on_input"](*controls, None, False, "scores", "forget", "classification")
     assert out[4].startswith("1 row(s)") and out[12] == "q=upstream&method=GA"  # the URL of the view
+
+
+def test_columns_every_row_shares_come_back_when_rows_differ():
+    import pandas as pd
+
+    from leaderboard.views import shared_values
+
+    frame = pd.DataFrame({"base_model": ["a", "a"], "forget_ratio": [5, 10]})
+    assert shared_values(frame) == {"base model": "a"}
+    assert shared_values(frame.iloc[:1]) == {}  # one row: nothing to factor out
+    assert shared_values(pd.DataFrame({"base_model": ["a", "b"], "forget_ratio": [5, 5]})) == {"forget split": "5 %"}

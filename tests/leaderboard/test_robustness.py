@@ -232,3 +232,13 @@ def test_robustness_plot_and_its_empty_state(demo_board):
     assert len(attacked.x) == shown * per_row and all(0 <= x <= 100 for x in attacked.x)
     empty = robustness_dumbbell([])
     assert not empty.data and "No row shown has robustness results" in empty.layout.annotations[0].text
+
+
+def test_a_row_that_is_its_own_reference_reads_nothing_removed_not_unmeasured(demo_board):
+    from leaderboard.views import NO_RECOVERY
+
+    view = table_view(demo_board, DEMO)
+    by_name = dict(zip(view.display["Model"].str.replace("\\", ""), view.display["Recovery · any attack ↓"],
+                       strict=True))
+    assert by_name["demo-vanilla"] == NO_RECOVERY  # its file measures it against itself: nothing was removed
+    assert by_name["demo-ga"] not in (NO_RECOVERY, NOT_MEASURED)
