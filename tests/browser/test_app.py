@@ -72,7 +72,7 @@ def test_tabs_render_and_the_table_filters(page):
 
     # A fresh store holds the community-reported reference rows; the demo rows have their own board.
     seeded = len(REFERENCES)
-    assert len(list(DEMO_RESULTS.glob("*.submission.json"))) == 5
+    assert len(list(DEMO_RESULTS.glob("*.submission.json"))) == 6
     for name in ("Leaderboard", "Submit", "Probe", "About"):
         expect_tab = page.get_by_role("tab", name=name)
         assert expect_tab.is_visible()

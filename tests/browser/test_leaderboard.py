@@ -75,16 +75,18 @@ def test_real_rows_by_default_and_the_demo_board_one_click_away(page, server):
     ranks = page.locator('#lb-table [role=gridcell][data-col="0"]').all_inner_texts()
     assert {r.strip() for r in ranks} == {"—"}
     headers = page.locator("#lb-table thead th").all_inner_texts()
-    assert len(headers) == 13 and any("Forgetting ↑" in h.replace("\n", " ") for h in headers)
+    assert len(headers) == 11 and any("Forgetting ↑" in h.replace("\n", " ") for h in headers)
+    assert "every row: base model" in count.inner_text()  # the shipped references share one base model
     # The default table fits a 1,280 px window: its last column ends inside the table's box.
     last = page.locator("#lb-table thead th").last.bounding_box()
     box = page.locator("#lb-table").bounding_box()
     assert last["x"] + last["width"] <= box["x"] + box["width"] + 1
     page.locator("#lb-board").get_by_text("Demo: toy models").click()
-    count.get_by_text("5 row(s), 5 ranked").wait_for()
+    count.get_by_text("6 row(s), 6 ranked").wait_for()
     banner = page.locator("#lb-demo-banner")
     assert banner.is_visible() and "toy models for trying the app" in banner.inner_text()
-    assert sorted(rows(page)) == ["demo-ga", "demo-graddiff", "demo-npo", "demo-retain", "demo-vanilla"]
+    assert sorted(rows(page)) == ["demo-ga", "demo-graddiff", "demo-npo", "demo-prompting", "demo-retain",
+                                  "demo-vanilla"]
     page.wait_for_function("() => location.search.includes('board=demo')")
     shoot(page, "leaderboard-demo")
     assert page.errors == []  # type: ignore[attr-defined]
@@ -153,7 +155,7 @@ def test_phone_width_is_usable(phone, server):
     assert no_page_overflow(phone) and phone.locator("#lb-details").evaluate("e => e.scrollWidth <= e.clientWidth + 1")
     phone.goto(server["url"] + "?board=demo&row=1")  # a reference row is not on the demo board
     phone.locator("#lb-details").get_by_text("No row #1 on this board").wait_for()
-    phone.locator("#lb-count").get_by_text("5 row(s)").wait_for()
+    phone.locator("#lb-count").get_by_text("6 row(s)").wait_for()
     phone.locator("#lb-details").wait_for()
     assert no_page_overflow(phone)  # the page never scrolls sideways; the table scrolls inside its box
     details = phone.locator("#lb-details")
@@ -214,7 +216,7 @@ def test_moderation_fills_the_id_shows_values_and_refuses_a_second_approval(page
 def test_the_demo_board_shows_robustness_columns(page, phone, server):
     """demo-ga's robustness file gives values; a row without one reads "not measured", never 0 or blank."""
     page = open_link(page, server["url"] + "?board=demo&cols=robustness")
-    page.locator("#lb-count").get_by_text("5 row(s)").wait_for()
+    page.locator("#lb-count").get_by_text("6 row(s)").wait_for()
     headers = [h.replace("\n", " ").strip() for h in page.locator("#lb-table thead th").all_inner_texts()]
     names = rows(page)
     for label in ("Forget under strongest attack ↓", "Recovery · any attack ↓", "Recovery · relearning ↓"):
@@ -234,9 +236,12 @@ def test_the_demo_board_shows_robustness_columns(page, phone, server):
     default = open_link(page, server["url"] + "?board=demo")
     default_headers = " ".join(default.locator("#lb-table thead th").all_inner_texts()).replace("\n", " ")
     assert "Forget under strongest attack ↓" in default_headers and "Recovery · any attack ↓" in default_headers
+    last = default.locator("#lb-table thead th").last.bounding_box()
+    box = default.locator("#lb-table").bounding_box()
+    assert last["x"] + last["width"] <= box["x"] + box["width"] + 1  # they fit a 1,280 px window
     shoot(default, "leaderboard-robustness")
     phone.goto(server["url"] + "?board=demo")
-    phone.locator("#lb-count").get_by_text("5 row(s)").wait_for()
+    phone.locator("#lb-count").get_by_text("6 row(s)").wait_for()
     assert no_page_overflow(phone)
     shoot(phone, "leaderboard-robustness-phone")
     assert page.errors == [] and default.errors == []  # type: ignore[attr-defined]
