@@ -37,8 +37,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Quantize = Literal["4bit", "8bit", "none", "auto"]
-"""Requested quantization: 4-bit nf4, 8-bit (LLM.int8), none (bf16 on CUDA, fp32 on CPU) or auto (4-bit on CUDA)."""
+Quantize = Literal["4bit", "8bit", "none", "auto", "upstream"]
+"""Requested precision: 4-bit nf4, 8-bit (LLM.int8), none (bf16 on CUDA, fp32 on CPU), auto (4-bit on CUDA) or
+upstream (what the benchmark's eval.py loads: float16 on CUDA; float32 on CPU)."""
 
 WEIGHT_PATTERNS: tuple[str, ...] = (
     "*.json",
@@ -229,9 +230,13 @@ def choose_precision(quantize: Quantize, device: str) -> Precision:
     import torch
 
     on_cuda = device.startswith("cuda")
-    if quantize not in ("4bit", "8bit", "none", "auto"):
-        raise ValueError(f"quantize must be '4bit', '8bit', 'none' or 'auto', got {quantize!r}")
+    if quantize not in ("4bit", "8bit", "none", "auto", "upstream"):
+        raise ValueError(f"quantize must be '4bit', '8bit', 'none', 'auto' or 'upstream', got {quantize!r}")
     full_dtype = torch.bfloat16 if on_cuda and torch.cuda.is_bf16_supported() else torch.float32
+    if quantize == "upstream":
+        if on_cuda:
+            return Precision(False, torch.float16, "upstream eval.py's precision: float16 weights on CUDA")
+        return Precision(False, torch.float32, "upstream eval.py's precision is float16 on CUDA; float32 on CPU")
     if quantize == "auto":
         if not on_cuda:
             return Precision(False, full_dtype, "auto on CPU: full precision float32 (ask quantize='4bit' for nf4)")
@@ -508,7 +513,8 @@ def load_model(
 
     Args:
         spec: The model to load.
-        quantize: '4bit' (nf4), '8bit' (LLM.int8), 'none', or 'auto' (4-bit on CUDA, full precision on CPU).
+        quantize: '4bit' (nf4), '8bit' (LLM.int8), 'none', 'upstream' (eval.py's: float16 on CUDA) or 'auto'
+            (4-bit on CUDA, full precision on CPU).
         device: 'cpu', 'cuda', 'cuda:N', or None/'auto' for CUDA when available.
         registry: Resolves an adapter's ``base`` name and relative local paths.
         base: The base entry of an adapter, when there is no registry.

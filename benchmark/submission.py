@@ -338,6 +338,30 @@ class Provenance(_Model):
         return extra
 
 
+UPSTREAM_DTYPES = ("float16", "float32")
+"""Unquantized dtypes that count as upstream's precision: eval.py loads float16 on CUDA; float32 (CPU) is finer."""
+
+
+def precision_variant(provenance: Provenance | None) -> str | None:
+    """How a result's precision differs from upstream eval.py's (unquantized float16), or ``None`` when it does not.
+
+    ``4-bit nf4``, ``8-bit`` or a dtype such as ``bfloat16``; the leaderboard marks such rows, so that an
+    official result at another precision is a visible variant, never mistaken for upstream's numbers.
+    """
+    if provenance is None:
+        return None
+    quantization = provenance.quantization.lower()
+    if quantization.startswith("4bit"):
+        return "4-bit nf4" if "nf4" in quantization else "4-bit"
+    if quantization.startswith("8bit"):
+        return "8-bit"
+    if quantization not in ("none", ""):
+        return provenance.quantization
+    if provenance.dtype is not None and provenance.dtype not in UPSTREAM_DTYPES:
+        return provenance.dtype
+    return None
+
+
 class Submission(_Model):
     """A versioned result file: metadata, provenance and result cells (schema version 2)."""
 

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmark.submission import Submission
+from benchmark.submission import Submission, precision_variant
 from leaderboard.errors import (
     DuplicateRobustness,
     DuplicateSubmission,
@@ -199,14 +199,23 @@ _V3: tuple[str, ...] = (
 """Version 3: robustness files (``python -m probes.stress``) attached to rows, verbatim, every version kept;
 at most one approved (current) file per row. ``summary_json`` is derived from ``raw`` when stored."""
 
+def _to_v4(conn: sqlite3.Connection) -> None:
+    """Version 4: ``precision``, how a row's precision differs from upstream's (``precision_variant``), backfilled."""
+    conn.execute("ALTER TABLE submissions ADD COLUMN precision TEXT")
+    for row_id, text in conn.execute("SELECT id, submission_json FROM submissions").fetchall():
+        variant = precision_variant(Submission.model_validate_json(text).provenance)
+        if variant is not None:
+            conn.execute("UPDATE submissions SET precision = ? WHERE id = ?", (variant, row_id))
+
+
 Migration = tuple[str, ...] | Callable[[sqlite3.Connection], None]
 
-MIGRATIONS: tuple[Migration, ...] = (*_V1, _to_v2, _V3)
+MIGRATIONS: tuple[Migration, ...] = (*_V1, _to_v2, _V3, _to_v4)
 """Schema migrations; ``MIGRATIONS[i]`` brings the database to version ``i + 1``. Append, never edit."""
 
 _META_COLUMNS = (
     "id, kind, status, source_format, model_name, base_model, method, forget_ratio, unlearning_modality, "
-    "protocol, protocol_version, submitter, link, hub_repo, created_at"
+    "protocol, protocol_version, submitter, link, hub_repo, precision, created_at"
 )
 _ROBUSTNESS_COLUMNS = (
     "id, submission_id, status, status_reason, with_submission, content_hash, raw, filename, created_at, updated_at"
@@ -372,8 +381,8 @@ class SQLiteStore:
                 "INSERT INTO submissions (kind, status, source_format, content_hash, cells_hash, submitter, "
                 "submitter_key, model_name, base_model, method, forget_ratio, unlearning_modality, protocol, "
                 "protocol_version, hub_repo, link, schema_version, submission_json, filename, raw, samples_raw, "
-                "warnings_json, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "warnings_json, precision, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     kind.value,
                     status.value,
@@ -397,6 +406,7 @@ class SQLiteStore:
                     upload.raw,
                     upload.samples_raw,
                     json.dumps(list(upload.warnings)),
+                    precision_variant(sub.provenance),
                     stamp,
                     stamp,
                 ),

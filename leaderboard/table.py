@@ -74,9 +74,11 @@ META_COLUMNS = (
     "submitter",
     "link",
     "hub_repo",
+    "precision",
     "created_at",
 )
-"""Descriptive columns, in order. ``kind`` is ``reference``, ``demo`` or ``submission``."""
+"""Descriptive columns, in order. ``kind`` is ``reference``, ``demo`` or ``submission``; ``precision`` is empty at
+upstream's precision, else how it differs (``4-bit nf4``, ``8-bit``, ``bfloat16``)."""
 
 # The frame also has the robustness columns (leaderboard.robustness.ROBUSTNESS_COLUMNS) after the summary ones.
 

@@ -338,8 +338,10 @@ def rank_text(rank: Any, worst: Any) -> str:
     return str(int(rank)) if worst is pd.NA or int(worst) == int(rank) else f"{int(rank)}–{int(worst)}"
 
 
-def _model_cell(name: str, kind: str, link: str | None) -> str:
+def _model_cell(name: str, kind: str, link: str | None, precision: str | None = None) -> str:
     badge = " · *community-reported*" if kind == "reference" else ""
+    if isinstance(precision, str) and precision:  # not upstream's precision: a visible variant
+        badge += f" · **{md(precision)}**"
     return f"{link_md(name, link)}{badge}"
 
 
@@ -364,8 +366,8 @@ def table_view(board: Leaderboard, query: TableQuery) -> TableView:
         cols["ID"], types["ID"], widths["ID"] = frame["id"].astype("int64").tolist(), "number", "56px"
     cols["Rank"] = [rank_text(r, w) for r, w in zip(frame["rank"], frame["rank_worst"], strict=True)]
     types["Rank"], widths["Rank"] = "str", "60px"
-    cols["Model"] = [_model_cell(n, k, lk) for n, k, lk in zip(frame["model_name"], frame["kind"], frame["link"],
-                                                              strict=True)]
+    cols["Model"] = [_model_cell(n, k, lk, pr) for n, k, lk, pr in
+                     zip(frame["model_name"], frame["kind"], frame["link"], frame["precision"], strict=True)]
     types["Model"], widths["Model"] = "markdown", "170px"
     cols["Method"], types["Method"], widths["Method"] = [md(v) for v in frame["method"]], "markdown", "90px"
     shared = shared_values(full.frame) if not details else {}

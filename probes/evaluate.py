@@ -22,6 +22,7 @@ import re
 import sys
 from pathlib import Path
 
+from backend.loading import Quantize
 from benchmark.errors import DatasetError
 from benchmark.reader import DEMO, load_benchmark
 from benchmark.vocabulary import FORGET_RATIOS, EvalSet, Protocol
@@ -76,9 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seed of every random choice: few-shot demos, test images (default: %(default)s)")
     p.add_argument("--name", default=None,
                    help="run name, the prefix of every output file (default: MODEL_PROTOCOL_forgetRATIO)")
-    p.add_argument("--quantize", choices=("auto", "4bit", "8bit", "none"), default="auto",
-                   help="auto: 4-bit nf4 on CUDA, full precision on CPU; 4bit: always (CPU needs widths that are "
-                        "multiples of 64); 8bit: LLM.int8; none: never (default: %(default)s)")
+    p.add_argument("--quantize", choices=("upstream", "auto", "4bit", "8bit", "none"), default=None,
+                   help="upstream: eval.py's precision (float16 on CUDA, float32 on CPU); auto: 4-bit nf4 on CUDA, "
+                        "full precision on CPU; 4bit: always (CPU needs widths that are multiples of 64); 8bit: "
+                        "LLM.int8; none: bfloat16 on CUDA, float32 on CPU. Default: upstream with the official "
+                        "protocol (any other precision is recorded and the leaderboard marks the row), auto with "
+                        "the strict one")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     meta = p.add_argument_group("submission metadata (by default from the registry entry of --model)")
     meta.add_argument("--model-name", default=None, help="display name on the leaderboard (default: the --model given)")
@@ -91,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     meta.add_argument("--notes", default="", help="free text")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
+
+
+def default_precision(protocol: str) -> Quantize:
+    """The precision a protocol loads models at unless told otherwise: upstream's for official, auto for strict."""
+    return "upstream" if Protocol(protocol) is Protocol.OFFICIAL else "auto"
 
 
 def default_name(model: str, protocol: str, ratio: int) -> str:
@@ -108,8 +117,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         bench = load_benchmark(args.data, revision=args.data_revision)
+        precision: Quantize = args.quantize or default_precision(args.protocol)
         model, info = load_for_evaluation(args.model, revision=args.revision, registry=args.models,
-                                          quantize=args.quantize, device=args.device, batch_size=args.batch_size)
+                                          quantize=precision, device=args.device, batch_size=args.batch_size)
     except (DatasetError, ModelLoadError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

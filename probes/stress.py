@@ -159,12 +159,12 @@ def stress(
     seconds: dict[str, float] = {}
 
     started = time.perf_counter()
-    model, info = load(cfg.model, "none")
+    model, info = load(cfg.model, "upstream")
     base_config = _run_config(cfg, bench, cfg.model, "none")
     baseline = run(base_config, bench, model, work, batch_size=batch_size, progress=progress).records
     seconds["none"] = time.perf_counter() - started
     started = time.perf_counter()
-    reference = run(_run_config(cfg, bench, cfg.reference, "reference"), bench, load(cfg.reference, "none")[0],
+    reference = run(_run_config(cfg, bench, cfg.reference, "reference"), bench, load(cfg.reference, "upstream")[0],
                     work, batch_size=batch_size, progress=progress).records
     seconds["reference"] = time.perf_counter() - started
 
@@ -233,7 +233,7 @@ def _relearned(load: Loader, cfg: StressConfig, bench: Benchmark, people: Sequen
     """A fresh copy of the model, fine-tuned on ``people``'s ft_Data pairs (:mod:`probes.relearn`)."""
     from backend.model import PromptedModel, TransformersModel
 
-    model, _ = load(cfg.model, "none")
+    model, _ = load(cfg.model, "none")  # trained in bfloat16 / float32, not upstream's float16
     loaded = getattr(model, "loaded", None)
     if loaded is None:
         raise ValueError(f"{cfg.model} has no weights to fine-tune; the relearning attack needs a real model")

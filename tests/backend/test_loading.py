@@ -50,6 +50,10 @@ def test_auto_is_full_precision_on_cpu_and_4bit_on_cuda() -> None:
     assert int8.quantize_8bit and not int8.quantize_4bit and int8.label == "8bit"
     with pytest.raises(ValueError, match="quantize must be"):
         choose_precision("2bit", "cpu")  # type: ignore[arg-type]
+    # upstream eval.py loads float16 weights on CUDA; on CPU (where it never ran) float32, unquantized either way
+    gpu, cpu_upstream = choose_precision("upstream", "cuda"), choose_precision("upstream", "cpu")
+    assert gpu.dtype == torch.float16 and gpu.label == cpu_upstream.label == "none"
+    assert cpu_upstream.dtype == torch.float32
 
 
 def test_4bit_on_cpu_really_quantizes_and_generates(nf4_model, fp32_model) -> None:  # type: ignore[no-untyped-def]

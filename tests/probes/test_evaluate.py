@@ -135,3 +135,10 @@ def test_first_char_stopping_keeps_the_scored_character():
         assert f.startswith(s)
         assert official_letter(official_answer(f)) == official_letter(official_answer(s))
     assert sum(map(len, short)) < sum(map(len, full))
+
+
+def test_the_official_protocol_loads_at_upstream_precision_unless_told_otherwise():
+    from probes.evaluate import build_parser, default_precision
+
+    assert default_precision("official") == "upstream" and default_precision("strict") == "auto"
+    assert build_parser().parse_args(["--model", "m", "--forget-ratio", "5", "--out", "o"]).quantize is None

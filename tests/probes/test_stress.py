@@ -141,7 +141,7 @@ def test_a_robustness_file_round_trips_and_refuses_what_it_cannot_read(tmp_path,
 
     def load(name, quantize):
         loads.append((name, quantize))
-        return hash_model(name if quantize == "none" else f"{name}-{quantize}"), _info(name)
+        return hash_model(name if quantize == "upstream" else f"{name}-{quantize}"), _info(name)
 
     out = stress.stress(cfg, bench, tmp_path, load, progress=False)
     assert [a.name for a in out.result.attacks] == ["none", "prompt-prefill", "image-grayscale", "precision-4bit"]
@@ -182,7 +182,7 @@ def test_the_baseline_is_probes_evaluate_exactly(tmp_path):
     assert stress.main(["--model", "demo-ga", "--out", str(tmp_path / "s"), "--limit", "3", "--attacks",
                         "prompt-prefill", "--no-progress"]) == 0
     assert evaluate(["--model", "demo-ga", "--forget-ratio", "10", "--sets", "forget,retain", "--limit", "3",
-                     "--quantize", "none", "--out", str(tmp_path / "e"), "--name", "e", "--no-progress"]) == 0
+                     "--out", str(tmp_path / "e"), "--name", "e", "--no-progress"]) == 0
     baseline = tmp_path / "s" / "demo-ga_forget10.stress" / "none.samples.jsonl"
     assert baseline.read_bytes() == (tmp_path / "e" / "e.samples.jsonl").read_bytes()
 
