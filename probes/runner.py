@@ -34,7 +34,7 @@ from benchmark.files import atomic_write, dumps
 from benchmark.protocols import Item, plan
 from benchmark.records import SampleRecord, aggregate, make_record, read_records
 from benchmark.upstream import UPSTREAM_MODES, generation_results, upstream_results
-from benchmark.vocabulary import LETTERS, EvalSet, Protocol
+from benchmark.vocabulary import LETTERS, EvalSet, Protocol, Split
 
 # --------------------------------------------------------------------------- configuration
 
@@ -79,8 +79,10 @@ class ResumeMismatch(RuntimeError):
 def _limit(benchmark: Benchmark, limit: int | None) -> Benchmark:
     if limit is None:
         return benchmark
-    # Keep the first N profiles of every split; the test set follows the (limited) forget split.
-    splits = {s: profiles[:limit] for s, profiles in benchmark.splits.items()}
+    # Keep the first N profiles of every evaluated split; the test set follows the (limited) forget split.
+    # Full_Set is only where few-shot demos are looked up: kept whole, so a limited run asks each of its
+    # questions with the same prompt as a full run (when the demo draw is the same).
+    splits = {s: profiles if s is Split.FULL else profiles[:limit] for s, profiles in benchmark.splits.items()}
     return benchmark.model_copy(update={"splits": splits})
 
 

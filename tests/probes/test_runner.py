@@ -152,3 +152,10 @@ def test_rescoring_raw_outputs_with_upstreams_rules_reproduces_every_number(tmp_
                 assert math.isclose(value, want, rel_tol=1e-12, abs_tol=1e-12), (set_key, task_key, name)
                 checked += 1
     assert checked == 4 * 12
+
+
+def test_a_limited_run_asks_the_questions_it_keeps_as_a_full_run_does(bench):
+    """--limit (and probes.stress --quick) cut the evaluated sets, never the Full_Set the demos come from."""
+    full = {it.key: it for it in runner.plan_run(config(bench), bench)}
+    limited = [it for it in runner.plan_run(config(bench, limit=8), bench) if it.eval_set is EvalSet.FORGET]
+    assert limited and all(it.prompt == full[it.key].prompt and it.images == full[it.key].images for it in limited)
