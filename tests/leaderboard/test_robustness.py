@@ -44,12 +44,14 @@ def demo_id(board: Leaderboard, name: str) -> int:
 
 def test_a_store_made_before_robustness_is_upgraded_and_gets_the_demo_files(tmp_path, monkeypatch):
     path = tmp_path / "old.sqlite"
-    monkeypatch.setattr(sqlite_store, "MIGRATIONS", sqlite_store.MIGRATIONS[:2])  # the layout before robustness
     monkeypatch.setattr(Leaderboard, "seed_demo_robustness", lambda self, folder=None: [])  # as the old code did
     with Leaderboard.open(LeaderboardSettings(db_path=path)) as old:
         before = [(r.id, r.content_hash) for r in old.submissions()]
-        assert old.store.schema_version == 2
     monkeypatch.undo()
+    with sqlite3.connect(path) as conn:  # back to the layout before robustness (version 2)
+        conn.execute("DROP TABLE robustness")
+        conn.execute("ALTER TABLE submissions DROP COLUMN precision")
+        conn.execute("DELETE FROM schema_migrations WHERE version > 2")
     with sqlite3.connect(path) as conn:
         assert not conn.execute("SELECT name FROM sqlite_master WHERE name = 'robustness'").fetchall()
     with Leaderboard.open(LeaderboardSettings(db_path=path)) as board:
