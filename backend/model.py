@@ -18,6 +18,7 @@ Two kinds of model implement it:
 
 from __future__ import annotations
 
+import functools
 import io
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -116,14 +117,17 @@ class Model(Protocol):
 
 
 def decode_images(images: Sequence[bytes]) -> list[PILImage]:
-    """Decode encoded images to RGB PIL images."""
+    """Decode encoded images to RGB PIL images (each a fresh copy: callers may change it)."""
+    return [_decode_image(data).copy() for data in images]
+
+
+@functools.lru_cache(maxsize=128)
+def _decode_image(data: bytes) -> PILImage:
+    """One image decoded once: a profile's portrait comes back with several of its questions (and as a demo)."""
     from PIL import Image
 
-    out = []
-    for data in images:
-        with Image.open(io.BytesIO(data)) as img:
-            out.append(img.convert("RGB"))
-    return out
+    with Image.open(io.BytesIO(data)) as img:
+        return img.convert("RGB")
 
 
 class TransformersModel:
