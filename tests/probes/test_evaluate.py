@@ -142,3 +142,20 @@ def test_the_official_protocol_loads_at_upstream_precision_unless_told_otherwise
 
     assert default_precision("official") == "upstream" and default_precision("strict") == "auto"
     assert build_parser().parse_args(["--model", "m", "--forget-ratio", "5", "--out", "o"]).quantize is None
+
+
+def test_threads_are_set_and_checked():
+    import torch
+
+    from probes.evaluate import set_threads
+
+    before = torch.get_num_threads()
+    try:
+        set_threads(1)
+        assert torch.get_num_threads() == 1
+        set_threads(None)  # leaves it alone
+        assert torch.get_num_threads() == 1
+        with pytest.raises(SystemExit, match="--threads must be at least 1"):
+            set_threads(0)
+    finally:
+        torch.set_num_threads(before)
