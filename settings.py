@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -29,8 +29,16 @@ class AppSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MLLMU_", extra="forbid", frozen=True)
 
-    host: str = Field(default="127.0.0.1", description="Interface to listen on (0.0.0.0 on a Space or container).")
-    port: int = Field(default=7860, ge=0, le=65535, description="Port to listen on (0 picks a free one).")
+    host: str = Field(
+        default="127.0.0.1",
+        validation_alias=AliasChoices("host", "MLLMU_HOST", "GRADIO_SERVER_NAME"),
+        description="Interface to listen on (0.0.0.0 on a Space or container). Without MLLMU_HOST, Gradio's "
+        "GRADIO_SERVER_NAME is followed (a Space sets it to 0.0.0.0).",
+    )
+    port: int = Field(
+        default=7860, ge=0, le=65535, validation_alias=AliasChoices("port", "MLLMU_PORT", "GRADIO_SERVER_PORT"),
+        description="Port to listen on (0 picks a free one). Without MLLMU_PORT, GRADIO_SERVER_PORT is followed.",
+    )
     db: Path = Field(default=DEFAULT_DB, description="SQLite file of the leaderboard store (created if absent).")
     models: Path | None = Field(
         default=None, description="Model registry YAML. Default: the project's registry, models.yaml."

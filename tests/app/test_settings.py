@@ -71,3 +71,18 @@ def test_a_busy_port_gets_one_line_naming_the_flag():
     assert done.stderr.strip().splitlines() == [
         f"error: port {port} on 127.0.0.1 is already in use; start the app with --port N (or --port 0 for any free "
         "port)"]
+
+
+def test_a_space_is_reachable_the_host_follows_gradio_server_name(monkeypatch):
+    """A Space sets GRADIO_SERVER_NAME=0.0.0.0; the app must listen there, not on 127.0.0.1."""
+    for name in ("MLLMU_HOST", "MLLMU_PORT", "GRADIO_SERVER_NAME", "GRADIO_SERVER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    assert (load_settings([]).host, load_settings([]).port) == ("127.0.0.1", 7860)
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "7861")
+    assert (load_settings([]).host, load_settings([]).port) == ("0.0.0.0", 7861)
+    monkeypatch.setenv("MLLMU_HOST", "10.0.0.1")  # ours wins over Gradio's, the flag over both
+    assert load_settings([]).host == "10.0.0.1" and load_settings(["--host", "1.2.3.4"]).host == "1.2.3.4"
+    from app import launch_kwargs
+
+    assert launch_kwargs(load_settings([]))["server_name"] == "10.0.0.1"
