@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -187,6 +187,23 @@ def _api(services: Services, settings: AppSettings, throttle: TokenThrottle) -> 
            concurrency_id="probe")
 
 
+def space_sign_in(settings: AppSettings, environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether the Submit tab offers Hugging Face sign-in for moderation.
+
+    Only on a Space (``SPACE_ID``) with ``admin_users`` set, and only when the Space has OAuth: ``hf_oauth: true``
+    in the README front matter makes it set ``OAUTH_CLIENT_ID``. Without it Gradio's sign-in fails at start-up
+    (``OAUTH_CLIENT_ID not set``); the app logs why and keeps the admin-token form instead.
+    """
+    if not (environ.get("SPACE_ID") and settings.admin_users):
+        return False
+    if not environ.get("OAUTH_CLIENT_ID"):
+        LOG.warning("MLLMU_ADMIN_USERS is set but this Space has no OAuth (OAUTH_CLIENT_ID is unset): add "
+                    "'hf_oauth: true' to the README front matter for sign-in moderation; until then only the "
+                    "admin token moderates")
+        return False
+    return True
+
+
 def build_app(settings: AppSettings, services: Services | None = None) -> gr.Blocks:
     """Build the four-tab app from ``settings``; launches nothing.
 
@@ -203,7 +220,6 @@ def build_app(settings: AppSettings, services: Services | None = None) -> gr.Blo
     from probes.tab import build_probe_tab
 
     services = services or make_services(settings)
-    on_space = bool(os.environ.get("SPACE_ID"))
     throttle = TokenThrottle()
     bases = sorted(set(services.board.table().frame["base_model"]) | {"llava-hf/llava-1.5-7b-hf",
                                                                        "HuggingFaceM4/idefics2-8b"})
@@ -215,7 +231,7 @@ def build_app(settings: AppSettings, services: Services | None = None) -> gr.Blo
                 build_leaderboard_tab(services.board, blocks)
             with gr.Tab("Submit", id="submit"):
                 build_submit_tab(services.board, admin_token=settings.admin_secret, admin_users=settings.admin_users,
-                                 oauth=on_space and bool(settings.admin_users), known_bases=bases, throttle=throttle,
+                                 oauth=space_sign_in(settings), known_bases=bases, throttle=throttle,
                                  submit_concurrency=SUBMIT_CONCURRENCY)
             with gr.Tab("Probe", id="probe"):
                 build_probe_tab(services.probe, blocks, concurrency_limit=settings.probe_concurrency)
