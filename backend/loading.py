@@ -397,8 +397,43 @@ def _translate_oom(spec: ModelSpec, exc: BaseException) -> ModelOutOfMemoryError
 
 
 def estimate_weight_bytes(folder: Path) -> int:
-    """Bytes of the safetensors weights in ``folder`` (their size on disk, a close lower bound in memory)."""
+    """Bytes of the safetensors weights in ``folder`` on disk (not what they take once loaded: see below)."""
     return sum(p.stat().st_size for p in folder.glob("*.safetensors"))
+
+
+QUANTIZED_BITS = {"4bit": 4.5, "8bit": 8.0}
+"""Bits per weight of a quantized linear layer (nf4 with double quantization keeps about 4.5)."""
+
+
+def estimate_load_bytes(folder: Path, precision: Precision) -> int:
+    """Bytes the weights take once loaded at ``precision``, without reading them.
+
+    accelerate sizes an empty (meta-device) instance of the model in the dtype it will load in
+    (``compute_module_sizes``), so a float16 checkpoint loaded as float32 on a CPU counts double, not its file
+    size; quantized linear layers (all but the output head) count at :data:`QUANTIZED_BITS`. When transformers
+    cannot build the architecture from its config, the size on disk is the estimate.
+    """
+    import torch
+    from accelerate import init_empty_weights
+    from accelerate.utils import compute_module_sizes
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    try:
+        config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
+        with init_empty_weights():
+            model = AutoModelForImageTextToText.from_config(config)
+        model.tie_weights()  # as loading does: a tied output head shares the embeddings' memory
+    except (OSError, ValueError, KeyError):
+        return estimate_weight_bytes(folder)
+    total = int(compute_module_sizes(model, dtype=precision.dtype)[""])
+    bits = QUANTIZED_BITS["4bit"] if precision.quantize_4bit else QUANTIZED_BITS["8bit"] if precision.quantize_8bit \
+        else None
+    if bits is not None:
+        head = model.get_output_embeddings()
+        width = torch.finfo(precision.dtype).bits
+        linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head)
+        total -= int(linear * (width - bits) / 8)
+    return total
 
 
 def _load_processor(spec: ModelSpec, folder: Path) -> ProcessorMixin:
@@ -545,11 +580,7 @@ def load_model(
     _require_safetensors(full_spec, full_source.folder, adapter=False)
     adapter_source = resolve_source(spec, registry=registry) if spec.kind is ModelKind.ADAPTER else None
     if memory_limit_bytes is not None:
-        needed = estimate_weight_bytes(full_source.folder)
-        if precision.quantize_8bit:
-            needed //= 2  # int8 weights: half of 16-bit ones (a quarter of fp32); embeddings stay
-        if precision.quantize_4bit:
-            needed //= 3  # nf4 keeps ~4.5 bits per quantized weight of 16/32; embeddings stay
+        needed = estimate_load_bytes(full_source.folder, precision)
         if needed > memory_limit_bytes:
             raise ModelOutOfMemoryError(
                 f"model {spec.name!r}: its weights need about {needed / 2**20:.1f} MiB but the limit is "

@@ -200,6 +200,30 @@ def test_memory_limit_refuses_before_loading(base_spec: ModelSpec, registry: Reg
     assert loaded.info.quantization == "4bit-nf4"
 
 
+def test_memory_check_counts_the_dtype_the_model_loads_in(tiny_dir: Path, tmp_path: Path) -> None:
+    """A float16 checkpoint loads as float32 on a CPU: twice its file size, which the check must count."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from backend.loading import estimate_load_bytes, estimate_weight_bytes
+
+    half = tmp_path / "half"
+    shutil.copytree(tiny_dir, half)
+    weights = half / "model.safetensors"
+    save_file({k: v.half() for k, v in load_file(weights).items()}, weights, metadata={"format": "pt"})
+    on_disk = estimate_weight_bytes(half)
+    fp32 = estimate_load_bytes(half, choose_precision("none", "cpu"))
+    assert fp32 == pytest.approx(2 * on_disk, rel=0.02)
+    spec = ModelSpec(name="half", path=str(half))
+    with pytest.raises(ModelOutOfMemoryError, match="need about"):  # the file fits the limit; the loaded model not
+        load_model(spec, device="cpu", quantize="none", memory_limit_bytes=int(1.5 * on_disk))
+    loaded = load_model(spec, device="cpu", quantize="none")
+    assert loaded.info.footprint_bytes == pytest.approx(fp32, rel=0.01)  # the estimate is what loading takes
+    nf4 = estimate_load_bytes(half, choose_precision("4bit", "cpu"))
+    assert nf4 < fp32 / 2
+
+
 def test_cuda_requested_without_cuda(base_spec: ModelSpec) -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
