@@ -23,6 +23,7 @@ import contextlib
 import gc
 import json
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -197,9 +198,16 @@ def _has_cuda() -> bool:
 
 
 def pick_device(device: str | None) -> str:
-    """Normalise a device request: None or 'auto' picks 'cuda' when available, else 'cpu'."""
+    """Normalise a device request: None or 'auto' picks CUDA when available, else 'cpu'.
+
+    Under ``accelerate launch`` / torchrun (``LOCAL_RANK`` set) each process takes its own GPU,
+    ``cuda:LOCAL_RANK``, so that N processes use N GPUs instead of all sharing GPU 0.
+    """
     if device in (None, "auto"):
-        return "cuda" if _has_cuda() else "cpu"
+        if not _has_cuda():
+            return "cpu"
+        local_rank = os.environ.get("LOCAL_RANK")
+        return f"cuda:{int(local_rank)}" if local_rank is not None else "cuda"
     assert device is not None
     if device.startswith("cuda") and not _has_cuda():
         raise ModelLoadError(f"device {device!r} was requested but CUDA is not available; use device='cpu'")

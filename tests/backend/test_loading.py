@@ -231,3 +231,15 @@ def test_cuda_requested_without_cuda(base_spec: ModelSpec) -> None:
 
     with pytest.raises(ModelLoadError, match="CUDA is not available; use device='cpu'"):
         load_model(base_spec, device="cuda")
+
+
+def test_each_data_parallel_process_gets_its_own_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    from backend import loading
+
+    monkeypatch.setattr(loading, "_has_cuda", lambda: True)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    assert loading.pick_device(None) == "cuda"
+    monkeypatch.setenv("LOCAL_RANK", "3")  # set by accelerate launch / torchrun for the fourth process
+    assert loading.pick_device("auto") == "cuda:3" and loading.pick_device("cuda:0") == "cuda:0"
+    monkeypatch.setattr(loading, "_has_cuda", lambda: False)
+    assert loading.pick_device(None) == "cpu"
