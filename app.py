@@ -63,6 +63,7 @@ def make_services(settings: AppSettings) -> Services:
         quantize=settings.quantize,
         device=settings.device,
         memory_budget_bytes=int(settings.model_memory_gb * 2**30),
+        cpu_limit_bytes=int(settings.cpu_model_max_gb * 2**30),
         allow_custom=settings.allow_custom_models,
     )
     probe = ProbeService(
@@ -98,10 +99,13 @@ def api_endpoint(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, A
     return wrapper
 
 
-def _api(services: Services, settings: AppSettings, throttle: TokenThrottle) -> None:
+def _api(services: Services, settings: AppSettings, throttle: TokenThrottle, *, sign_in: bool = False) -> None:
     """The named API endpoints.
 
-    ``leaderboard``, ``changelog``, ``submit``, ``submit_robustness``, ``moderate`` and ``probe``.
+    ``leaderboard``, ``changelog``, ``submit``, ``submit_robustness``, ``moderate`` and ``probe``. With
+    ``sign_in`` (a Space with OAuth) ``submit`` records the signed-in account (a call from a browser session
+    signed in with Hugging Face) and refuses anyone else unless the admin token is given: see
+    :func:`signed_in_submit`.
     """
     import gradio as gr
 
@@ -150,6 +154,9 @@ def _api(services: Services, settings: AppSettings, throttle: TokenThrottle) -> 
         return {"ok": outcome.ok, "id": outcome.submission_id, "message": outcome.message,
                 "problems": [{"field": p.field, "message": p.message} for p in outcome.problems]}
 
+    if sign_in:
+        submit = signed_in_submit(submit, settings, throttle)
+
     @api_endpoint
     def submit_robustness(submission_id: str, robustness: str,
                           filename: str = "robustness.json") -> dict[str, Any]:
@@ -185,6 +192,49 @@ def _api(services: Services, settings: AppSettings, throttle: TokenThrottle) -> 
            concurrency_limit=SUBMIT_CONCURRENCY)
     gr.api(api_endpoint(probe_api(services.probe)), api_name="probe", concurrency_limit=settings.probe_concurrency,
            concurrency_id="probe")
+
+
+def signed_in_submit(submit: Callable[..., dict[str, Any]], settings: AppSettings,
+                     throttle: TokenThrottle) -> Callable[..., dict[str, Any]]:
+    """The ``/submit`` API on a Space with OAuth: as the signed-in account, or with the admin token, else refused.
+
+    Gradio gives an API call the Hugging Face profile only when it carries a signed-in browser session;
+    such a call is stored with the submitter ``hf:<user>``. Any other call is refused ("Sign in with
+    Hugging Face to submit") unless ``admin_token`` is the admin token (wrong tokens are throttled), which
+    submits with the metadata as given, for moderators importing results.
+    """
+    import gradio as gr
+
+    from leaderboard import submissions
+
+    def signed_submit(results: str, metadata: dict[str, Any], samples: str = "", filename: str = "results.json",
+                      accuracy_unit: str = "percent", robustness: str = "", admin_token: str = "",
+                      request: gr.Request = None,  # type: ignore[assignment]
+                      profile: gr.OAuthProfile | None = None) -> dict[str, Any]:
+        signed = submissions.as_account(metadata or {}, profile)
+        if signed is None:
+            problem = (submissions.check_admin(throttle, submissions.client_address(request), settings.admin_secret,
+                                               admin_token) if admin_token else "no admin token")
+            if problem:
+                return {"ok": False, "id": None, "problems": [],
+                        "message": f"{submissions.SIGN_IN_TO_SUBMIT} (from the Submit tab); an API call needs a "
+                                   f"signed-in session or the admin token ({problem})"}
+        return submit(results, signed if signed is not None else metadata, samples, filename, accuracy_unit,
+                      robustness)
+
+    signed_submit.__doc__ = submit.__doc__
+    # This module imports gradio lazily: give Gradio the classes, not the strings, to find these by type.
+    signed_submit.__annotations__.update(request=gr.Request, profile=gr.OAuthProfile | None)
+    return api_endpoint(signed_submit)
+
+
+def space_oauth(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether submitting needs a Hugging Face sign-in: on a Space (``SPACE_ID``) with OAuth.
+
+    ``hf_oauth: true`` in the README front matter makes a Space set ``OAUTH_CLIENT_ID``. Locally (no Space)
+    the form's Submitter field is used, as before.
+    """
+    return bool(environ.get("SPACE_ID") and environ.get("OAUTH_CLIENT_ID"))
 
 
 def space_sign_in(settings: AppSettings, environ: Mapping[str, str] = os.environ) -> bool:
@@ -231,13 +281,14 @@ def build_app(settings: AppSettings, services: Services | None = None) -> gr.Blo
                 build_leaderboard_tab(services.board, blocks)
             with gr.Tab("Submit", id="submit"):
                 build_submit_tab(services.board, admin_token=settings.admin_secret, admin_users=settings.admin_users,
-                                 oauth=space_sign_in(settings), known_bases=bases, throttle=throttle,
+                                 oauth=space_sign_in(settings), sign_in=space_oauth(), known_bases=bases,
+                                 throttle=throttle,
                                  submit_concurrency=SUBMIT_CONCURRENCY)
             with gr.Tab("Probe", id="probe"):
                 build_probe_tab(services.probe, blocks, concurrency_limit=settings.probe_concurrency)
             with gr.Tab("About", id="about"):
                 gr.Markdown(about_markdown(), elem_id="about-text")
-        _api(services, settings, throttle)
+        _api(services, settings, throttle, sign_in=space_oauth())
     blocks.queue(max_size=settings.queue_size, default_concurrency_limit=4)
     return blocks
 

@@ -80,6 +80,11 @@ class AppSettings(BaseSettings):
     model_memory_gb: float = Field(
         default=16.0, gt=0, description="Memory budget of loaded models, GiB (least recently used ones are evicted)."
     )
+    cpu_model_max_gb: float = Field(
+        default=2.0, gt=0,
+        description="Without a GPU, refuse to load a model larger than this, GiB (a 7B model would take minutes "
+        "per answer on a CPU).",
+    )
 
     @field_validator("admin_users", mode="before")
     @classmethod

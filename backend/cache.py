@@ -117,15 +117,19 @@ class ModelCache:
     """Loaded models, least recently used first, within a memory budget.
 
     Args:
-        budget_bytes: Most bytes of model footprint to keep; a single model larger than this is kept alone.
+        budget_bytes: Most bytes of model footprint to keep; a model estimated larger than this is refused before
+            loading (:func:`backend.loading.estimate_load_bytes`).
         registry: Resolves adapters' bases and relative paths.
         loader: The loading function (default :func:`backend.loading.load_model`).
+        cpu_limit_bytes: On a CPU, refuse models estimated larger than this (too slow to answer without a GPU).
     """
 
-    def __init__(self, budget_bytes: int, *, registry: Registry | None = None, loader: Loader = load_model) -> None:
+    def __init__(self, budget_bytes: int, *, registry: Registry | None = None, loader: Loader = load_model,
+                 cpu_limit_bytes: int | None = None) -> None:
         if budget_bytes <= 0:
             raise ValueError(f"budget_bytes must be positive, got {budget_bytes}")
         self.budget_bytes = budget_bytes
+        self.cpu_limit_bytes = cpu_limit_bytes
         self.registry = registry
         self._loader = loader
         self._lock = threading.Lock()
@@ -214,7 +218,10 @@ class ModelCache:
         return loaded
 
     def _load(self, key: CacheKey) -> LoadedModel:
-        kwargs: dict[str, Any] = {"quantize": key.quantize, "device": key.device, "registry": self.registry}
+        # The budget is also each model's limit, checked before loading in the dtype it loads in (a float16
+        # checkpoint that loads as float32 counts double): refused, not loaded and then killed for memory.
+        kwargs: dict[str, Any] = {"quantize": key.quantize, "device": key.device, "registry": self.registry,
+                                  "memory_limit_bytes": self.budget_bytes, "cpu_limit_bytes": self.cpu_limit_bytes}
         if key.base is not None:
             kwargs["base"] = key.base
         try:

@@ -66,6 +66,10 @@ class NoSafetensorsError(ModelLoadError):
     """The checkpoint has no safetensors weights (only pickles, which are never loaded)."""
 
 
+class ModelTooLargeForCpuError(ModelLoadError):
+    """The model would load, but on a CPU it would answer far too slowly to use (see ``cpu_limit_bytes``)."""
+
+
 class AdapterBaseMismatchError(ModelLoadError):
     """A LoRA adapter was made for a different base model than the one it is being applied to."""
 
@@ -551,6 +555,7 @@ def load_model(
     registry: Registry | None = None,
     base: ModelSpec | None = None,
     memory_limit_bytes: int | None = None,
+    cpu_limit_bytes: int | None = None,
 ) -> LoadedModel:
     """Load a registry entry (full checkpoint or LoRA adapter on its base) and its processor.
 
@@ -561,7 +566,10 @@ def load_model(
         device: 'cpu', 'cuda', 'cuda:N', or None/'auto' for CUDA when available.
         registry: Resolves an adapter's ``base`` name and relative local paths.
         base: The base entry of an adapter, when there is no registry.
-        memory_limit_bytes: Refuse (with :class:`ModelOutOfMemoryError`) weights larger than this on disk.
+        memory_limit_bytes: Refuse (with :class:`ModelOutOfMemoryError`) weights that would take more than this
+            once loaded (:func:`estimate_load_bytes`), before reading them.
+        cpu_limit_bytes: On a CPU, refuse (with :class:`ModelTooLargeForCpuError`) weights larger than this once
+            loaded: a model that fits in memory can still take minutes per answer without a GPU.
 
     Returns:
         The model in eval mode with its processor and provenance.
@@ -587,9 +595,17 @@ def load_model(
     full_source = resolve_source(full_spec, registry=registry)
     _require_safetensors(full_spec, full_source.folder, adapter=False)
     adapter_source = resolve_source(spec, registry=registry) if spec.kind is ModelKind.ADAPTER else None
-    if memory_limit_bytes is not None:
+    on_cpu = dev == "cpu"
+    if memory_limit_bytes is not None or (on_cpu and cpu_limit_bytes is not None):
         needed = estimate_load_bytes(full_source.folder, precision)
-        if needed > memory_limit_bytes:
+        if on_cpu and cpu_limit_bytes is not None and needed > cpu_limit_bytes:
+            raise ModelTooLargeForCpuError(
+                f"model {spec.name!r} needs about {needed / 2**30:.1f} GiB and this machine has no GPU: on a CPU a "
+                f"model that size takes minutes per answer (a 4-bit 7B model on 2 cores: about 18 s per token), "
+                f"so models over {cpu_limit_bytes / 2**30:.1f} GiB are not loaded on a CPU here; pick a demo model, "
+                "or run the app on a GPU (README: Hosting on a Hugging Face Space)"
+            )
+        if memory_limit_bytes is not None and needed > memory_limit_bytes:
             raise ModelOutOfMemoryError(
                 f"model {spec.name!r}: its weights need about {needed / 2**20:.1f} MiB but the limit is "
                 f"{memory_limit_bytes / 2**20:.1f} MiB; use quantize='4bit', raise the limit, or pick a smaller model"

@@ -168,6 +168,7 @@ class ModelPool:
         quantize: Quantize = "auto",
         device: str | None = None,
         memory_budget_bytes: int = 16 * 2**30,
+        cpu_limit_bytes: int | None = None,
         allow_custom: bool = True,
         registry: Registry | None = None,
     ) -> None:
@@ -177,7 +178,8 @@ class ModelPool:
             registry_path: The registry YAML (default: the backend's, ``models.yaml``).
             quantize: Passed to the backend loader (auto, 4bit, none).
             device: Passed to the backend loader.
-            memory_budget_bytes: Budget of the backend model cache.
+            memory_budget_bytes: Budget of the backend model cache (also each model's limit, checked before loading).
+            cpu_limit_bytes: Without a GPU, refuse models estimated larger than this (too slow on a CPU).
             allow_custom: Whether pasted Hub ids may be loaded.
             registry: An already loaded registry (otherwise read from ``registry_path`` on first use).
         """
@@ -185,6 +187,7 @@ class ModelPool:
         self.quantize = quantize
         self.device = device
         self.memory_budget_bytes = memory_budget_bytes
+        self.cpu_limit_bytes = cpu_limit_bytes
         self.allow_custom = allow_custom
         self._registry = check_registry(registry) if registry is not None else None
         self._lock = threading.Lock()
@@ -261,7 +264,8 @@ class ModelPool:
         specs = (self.spec(left), self.spec(right))
         with self._lock:
             if self._cache is None:
-                self._cache = ModelCache(self.memory_budget_bytes, registry=self.registry)
+                self._cache = ModelCache(self.memory_budget_bytes, registry=self.registry,
+                                         cpu_limit_bytes=self.cpu_limit_bytes)
             cache = self._cache
         quantize = quantize or self.quantize
         pair = cache.models(*specs, quantize=quantize, device=self.device)

@@ -243,3 +243,17 @@ def test_each_data_parallel_process_gets_its_own_gpu(monkeypatch: pytest.MonkeyP
     assert loading.pick_device("auto") == "cuda:3" and loading.pick_device("cuda:0") == "cuda:0"
     monkeypatch.setattr(loading, "_has_cuda", lambda: False)
     assert loading.pick_device(None) == "cpu"
+
+
+def test_a_cpu_refuses_models_too_large_to_answer_in_time(base_spec: ModelSpec, registry: Registry) -> None:
+    from backend.cache import ModelCache
+    from backend.loading import ModelTooLargeForCpuError
+
+    with pytest.raises(ModelTooLargeForCpuError, match=r"this machine has no GPU.*pick a demo model"):
+        load_model(base_spec, registry=registry, device="cpu", quantize="none", cpu_limit_bytes=2**20)
+    assert load_model(base_spec, registry=registry, device="cpu", quantize="none", cpu_limit_bytes=2**30)
+    # The probe's cache passes its budget and the CPU limit to every load, so nothing too large is ever loaded.
+    with pytest.raises(ModelTooLargeForCpuError):
+        ModelCache(2**30, registry=registry, cpu_limit_bytes=2**20).get(base_spec, quantize="none", device="cpu")
+    with pytest.raises(ModelOutOfMemoryError, match="need about"):
+        ModelCache(2**20, registry=registry).get(base_spec, quantize="none", device="cpu")
