@@ -182,6 +182,30 @@ def _attempt(
     return success(result)
 
 
+SIGN_IN_TO_SUBMIT = "Sign in with Hugging Face to submit"
+"""The refusal of a submission without a Hugging Face sign-in, on a Space with OAuth."""
+
+ACCOUNT_PREFIX = "hf:"
+"""A signed-in account is recorded as the submitter ``hf:<user name>``."""
+
+
+def account_submitter(profile: object) -> str | None:
+    """The submitter recorded for a signed-in Hugging Face profile (``hf:<user name>``), or None when signed out.
+
+    ``profile`` is a ``gr.OAuthProfile`` (or None); the rate limit counts per account, whatever name is typed.
+    """
+    user = getattr(profile, "username", None)
+    if not isinstance(user, str) or not user.strip():
+        return None
+    return f"{ACCOUNT_PREFIX}{user.strip()}"
+
+
+def as_account(metadata: Mapping[str, Any], profile: object) -> dict[str, Any] | None:
+    """``metadata`` with the submitter replaced by the signed-in account, or None when nobody is signed in."""
+    submitter = account_submitter(profile)
+    return None if submitter is None else {**metadata, "submitter": submitter}
+
+
 def authorized(expected_token: str | None, token: str | None, user: str | None = None,
                admin_users: tuple[str, ...] = ()) -> bool:
     """True for the right admin token (constant-time compare), or a signed-in user listed in ``admin_users``."""

@@ -38,7 +38,8 @@ if TYPE_CHECKING:
     from leaderboard.service import Leaderboard
     from leaderboard.store import StoredSubmission
 
-__all__ = ["authorized", "build_submit_tab", "metadata_from_form", "pending_frame", "preview_upload", "submit_upload"]
+__all__ = ["authorized", "build_submit_tab", "metadata_from_form", "pending_frame", "preview_signed_in",
+           "preview_upload", "submit_signed_in", "submit_upload"]
 
 FORM_FIELDS: dict[str, str] = {
     "model_name": "Model name",
@@ -195,6 +196,47 @@ def submit_upload(
     return _view(outcome)  # a stored outcome carries no parsed upload, so no cells are shown
 
 
+def submit_signed_in(
+    board: Leaderboard,
+    profile: object,
+    results: str | Path | None,
+    samples: str | Path | None,
+    metadata: Mapping[str, Any],
+    *,
+    accuracy_unit: str = "percent",
+    robustness: str | Path | None = None,
+) -> UploadView:
+    """:func:`submit_upload` as the signed-in Hugging Face account (``hf:<user>``); refused when signed out.
+
+    On a Space with OAuth the typed submitter is ignored: the row records the account, so the rate limit
+    counts per account and renaming does not get around it.
+    """
+    signed = submissions.as_account(metadata, profile)
+    if signed is None:
+        return UploadView(False, f"**Not accepted:** {submissions.SIGN_IN_TO_SUBMIT} (the button above the form); "
+                          "nothing was stored.", pd.DataFrame(columns=CELL_COLUMNS))
+    return submit_upload(board, results, samples, signed, accuracy_unit=accuracy_unit, robustness=robustness)
+
+
+def preview_signed_in(
+    board: Leaderboard,
+    profile: object,
+    results: str | Path | None,
+    samples: str | Path | None,
+    metadata: Mapping[str, Any],
+    *,
+    accuracy_unit: str = "percent",
+    robustness: str | Path | None = None,
+) -> UploadView:
+    """:func:`preview_upload` with the submitter the signed-in account; signed out, it previews and says to sign in."""
+    signed = submissions.as_account(metadata, profile)
+    view = preview_upload(board, results, samples, signed or {**metadata, "submitter": "hf:(not signed in)"},
+                          accuracy_unit=accuracy_unit, robustness=robustness)
+    if signed is None and view.ok:
+        return UploadView(view.ok, f"{view.message}\n- {submissions.SIGN_IN_TO_SUBMIT}.", view.cells)
+    return view
+
+
 def set_means(values: Mapping[str, float]) -> dict[EvalSet, float | None]:
     """Mean headline value per set (0-100) of ``values`` (cell id -> value on 0-100); None for a set with none."""
     out: dict[EvalSet, float | None] = {}
@@ -319,6 +361,7 @@ def build_submit_tab(
     admin_token: str | None,
     admin_users: tuple[str, ...] = (),
     oauth: bool = False,
+    sign_in: bool = False,
     known_bases: list[str] | None = None,
     throttle: TokenThrottle | None = None,
     submit_concurrency: int = 2,
@@ -330,6 +373,8 @@ def build_submit_tab(
         admin_token: The moderation token (moderation by token is off when None).
         admin_users: Hugging Face user names allowed to moderate when signed in (``oauth``).
         oauth: Show a Hugging Face sign-in button (on a Space with ``hf_oauth: true``).
+        sign_in: Submitting needs a Hugging Face sign-in, and the row records the account as ``hf:<user>``
+            (on a Space with ``hf_oauth: true``); off, the form's Submitter field is used (local runs).
         known_bases: Base models offered in the form (any other can be typed).
         throttle: Counts wrong admin tokens (shared with the API); a fresh one by default.
         submit_concurrency: Submissions and moderation actions run at once (their own queue group).
@@ -344,6 +389,11 @@ def build_submit_tab(
         "**Preview** checks everything and shows the parsed cells; nothing is stored until you **Submit**. "
         "Submissions are pending until a moderator approves them."
     )
+    if sign_in:
+        with gr.Row():
+            gr.Markdown("**Sign in with Hugging Face to submit.** The submission records your account "
+                        "(`hf:<user name>`) as the submitter; the submission limit counts per account.")
+            gr.LoginButton(scale=0)
     with gr.Row():
         results = gr.File(label="Results file (.json)", file_types=[".json"], elem_id="submit-results")
         samples = gr.File(label="Samples (.jsonl, optional)", file_types=[".jsonl"], elem_id="submit-samples")
@@ -363,7 +413,11 @@ def build_submit_tab(
         protocol = gr.Dropdown(["official", "strict"], value=None, label="Protocol", elem_id="submit-protocol",
                                info="Blank: upstream files are official; submission files say theirs.")
         protocol_version = gr.Textbox(label="Protocol version", placeholder="blank: 'upstream' for eval.py files")
-        submitter = gr.Textbox(label="Submitter", elem_id="submit-submitter")
+        if sign_in:
+            submitter = gr.Textbox(label="Submitter", value="your Hugging Face account (hf:<user name>)",
+                                   interactive=False, elem_id="submit-submitter")
+        else:
+            submitter = gr.Textbox(label="Submitter", elem_id="submit-submitter")
     with gr.Row():
         link = gr.Textbox(label="Paper or code link", placeholder="https://...")
         hub_repo = gr.Textbox(label="Hub repo", placeholder="owner/name")
@@ -396,9 +450,30 @@ def build_submit_tab(
         return outcome.message, outcome.cells
 
     inputs = [results, samples, robustness, accuracy_unit, *form]
-    preview_btn.click(on_preview, inputs, [status, cells], api_visibility="private")
-    submit_btn.click(on_submit, inputs, [status, cells], api_visibility="private",
-                     concurrency_id="submit", concurrency_limit=submit_concurrency)
+    if sign_in:
+        # Gradio injects the signed-in profile (None when signed out); the inputs come as one dict.
+        def _files(data: dict[Any, Any]) -> tuple[Any, ...]:
+            return data[results], data[samples], data[robustness], _meta(tuple(data[c] for c in form))
+
+        def on_preview_signed(data: dict[Any, Any], profile: gr.OAuthProfile | None) -> tuple[str, Any]:
+            res, smp, rob, meta = _files(data)
+            view = preview_signed_in(board, profile, res, smp, meta, accuracy_unit=data[accuracy_unit],
+                                     robustness=rob)
+            return view.message, view.cells
+
+        def on_submit_signed(data: dict[Any, Any], profile: gr.OAuthProfile | None) -> tuple[str, Any]:
+            res, smp, rob, meta = _files(data)
+            view = submit_signed_in(board, profile, res, smp, meta, accuracy_unit=data[accuracy_unit],
+                                    robustness=rob)
+            return view.message, view.cells
+
+        preview_btn.click(on_preview_signed, set(inputs), [status, cells], api_visibility="private")
+        submit_btn.click(on_submit_signed, set(inputs), [status, cells], api_visibility="private",
+                         concurrency_id="submit", concurrency_limit=submit_concurrency)
+    else:
+        preview_btn.click(on_preview, inputs, [status, cells], api_visibility="private")
+        submit_btn.click(on_submit, inputs, [status, cells], api_visibility="private",
+                         concurrency_id="submit", concurrency_limit=submit_concurrency)
 
     with gr.Accordion("Add a robustness file to a row already on the board", open=False, elem_id="add-robustness"):
         gr.Markdown("A `*.robustness.json` from `python -m probes.stress` for the row's model, forget ratio and "
@@ -424,7 +499,7 @@ def build_submit_tab(
         with gr.Row():
             token = gr.Textbox(label="Admin token", type="password", elem_id="mod-token", scale=3)
             unlock = gr.Button("Show pending", elem_id="mod-unlock", scale=1)
-            if oauth:
+            if oauth and not sign_in:  # with sign_in the button is above the form already
                 gr.LoginButton(scale=1)
         mod_status = gr.Markdown(elem_id="mod-status")
         legend = gr.Markdown("Each set's mean headline value (0–100), and in brackets its difference from the matching "

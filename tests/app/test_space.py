@@ -35,8 +35,12 @@ def build(tmp_path, forget_ids, monkeypatch, env):
 
     for name in ("SYSTEM", "SPACE_ID", *OAUTH_ENV):
         monkeypatch.delenv(name, raising=False)
+    import gradio.oauth
+
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+        if name in OAUTH_ENV:  # gradio.oauth read the variables when an earlier test imported gradio
+            monkeypatch.setattr(gradio.oauth, name, value)
     settings = AppSettings(db=tmp_path / "lb.sqlite", admin_users=("alice",), port=free_port())
     board = Leaderboard.open(LeaderboardSettings(db_path=settings.db, seed_demo=False))
     probe = ProbeService(ModelPool(registry=fake_registry(forget_ids)), max_new_tokens=5, time_limit_s=5)
