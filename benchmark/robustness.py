@@ -42,9 +42,9 @@ import math
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from benchmark.errors import FieldIssue, UnsupportedSchemaVersion, ValidationFailed
 from benchmark.files import atomic_write
@@ -91,6 +91,18 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _visible(value: str) -> str:
+    """Refuse control and invisible characters (bidi overrides, zero-width spaces) in text shown on the board."""
+    problem = refused_character(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+VisibleStr = Annotated[StrictStr, AfterValidator(_visible)]
+"""Text a reader sees: strict, without control or invisible characters."""
+
+
 class Estimate(_Model):
     """A number with its 95 % interval and the count of questions behind it."""
 
@@ -113,8 +125,8 @@ class AttackResult(_Model):
     name: StrictStr = Field(min_length=1, max_length=60, pattern=r"^[a-z0-9][a-z0-9.-]*$",
                             description="Registered attack name, e.g. 'precision-4bit' or 'none'.")
     family: AttackFamily = Field(description="baseline, precision, relearning, prompt, image or modality.")
-    label: StrictStr = Field(min_length=1, max_length=80, description="Short human label, e.g. '4-bit nf4'.")
-    description: StrictStr = Field(default="", max_length=1000, description="What the attack does.")
+    label: VisibleStr = Field(min_length=1, max_length=80, description="Short human label, e.g. '4-bit nf4'.")
+    description: VisibleStr = Field(default="", max_length=1000, description="What the attack does.")
     changed: int = Field(ge=0, description="Forget and retain questions the attack changed (the rest were reused).")
     forget: Estimate = Field(description="Forget-set score of the attacked model (0-100, lower is better).")
     forget_unlearned: Estimate = Field(description="The unlearned model's forget score, no attack, same questions.")
@@ -124,34 +136,18 @@ class AttackResult(_Model):
         default=None, description="(attacked - unlearned) / (reference - unlearned); null when nothing was removed."
     )
 
-    @field_validator("label", "description")
-    @classmethod
-    def _visible(cls, value: str) -> str:
-        problem = refused_character(value)
-        if problem is not None:
-            raise ValueError(problem)
-        return value
-
 
 class RobustnessMetadata(_Model):
     """Which model was attacked, against which reference, how."""
 
-    model_name: StrictStr = Field(min_length=1, max_length=200, description="The attacked (unlearned) model.")
-    reference_name: StrictStr = Field(min_length=1, max_length=200,
+    model_name: VisibleStr = Field(min_length=1, max_length=200, description="The attacked (unlearned) model.")
+    reference_name: VisibleStr = Field(min_length=1, max_length=200,
                                       description="The model before unlearning that recovery is measured against.")
     forget_ratio: Literal[5, 10, 15] = Field(description="Forget split: 5, 10 or 15.")
     protocol: Protocol = Field(description="official or strict.")
-    protocol_version: StrictStr = Field(min_length=1, max_length=40, description="Version of the protocol.")
+    protocol_version: VisibleStr = Field(min_length=1, max_length=40, description="Version of the protocol.")
     quick: bool = Field(default=False, description="A --quick run (fewer retain people; see the CLI's help).")
     limit: int | None = Field(default=None, ge=1, description="Profiles per set, when limited.")
-
-    @field_validator("model_name", "reference_name", "protocol_version")
-    @classmethod
-    def _visible(cls, value: str) -> str:
-        problem = refused_character(value)
-        if problem is not None:
-            raise ValueError(problem)
-        return value
 
 
 class RobustnessFile(_Model):

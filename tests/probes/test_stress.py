@@ -164,6 +164,9 @@ def test_a_robustness_file_round_trips_and_refuses_what_it_cannot_read(tmp_path,
     doc["attacks"][1]["family"] = "magic"
     with pytest.raises(ValidationFailed, match=r"attacks\[1\]\.family"):
         read_robustness(doc)
+    doc["attacks"][1]["family"], doc["metadata"]["model_name"] = "prompt", "hash\u202e"
+    with pytest.raises(ValidationFailed, match=r"metadata\.model_name: contains the invisible character U\+202E"):
+        read_robustness(doc)
     assert AttackFamily.PRECISION.value == "precision"
 
 
