@@ -115,10 +115,14 @@ def default_precision(protocol: str) -> Quantize:
     return "upstream" if Protocol(protocol) is Protocol.OFFICIAL else "auto"
 
 
+def model_stem(model: str) -> str:
+    """A filesystem-safe stem of a model name, local folder or Hub id."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model).name if Path(model).exists() else model).strip("-")
+
+
 def default_name(model: str, protocol: str, ratio: int) -> str:
     """A filesystem-safe run name from the model, protocol and forget ratio."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model).name if Path(model).exists() else model).strip("-")
-    return f"{stem}_{protocol}_forget{ratio}"
+    return f"{model_stem(model)}_{protocol}_forget{ratio}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -346,7 +346,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     limit = args.limit if args.limit is not None else (QUICK_LIMIT if args.quick else None)
     attacks = args.attacks if args.attacks is not None else tuple(a.name for a in resolve(None, quick=args.quick))
-    stem = default_stem(args.model)
+    from probes.evaluate import model_stem
+
+    stem = model_stem(args.model)
     cfg = StressConfig(
         name=args.name or f"{stem}_forget{ratio}", model=args.model, reference=reference, data=str(args.data),
         forget_ratio=ratio, protocol=Protocol.OFFICIAL.value, seed=args.seed, limit=limit, quick=args.quick,
@@ -368,12 +370,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {out.path} in {time.perf_counter() - started:.1f} s")
     return 0
 
-
-def default_stem(model: str) -> str:
-    """A filesystem-safe stem of a model name, path or Hub id."""
-    from probes.evaluate import default_name
-
-    return default_name(model, "x", 0).removesuffix("_x_forget0")
 
 
 if __name__ == "__main__":
