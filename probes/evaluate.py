@@ -125,19 +125,36 @@ def default_name(model: str, protocol: str, ratio: int) -> str:
     return f"{model_stem(model)}_{protocol}_forget{ratio}"
 
 
+def process_device(device: str | None, num_processes: int, own: str) -> str | None:
+    """The device this process loads the model on.
+
+    ``device`` as given, except under ``accelerate launch`` (``num_processes`` > 1) where no particular
+    device was named: then the process's own, ``own`` (accelerate's ``PartialState.device``:
+    ``cuda:LOCAL_RANK``, or ``cpu``), so that N processes use N GPUs.
+    """
+    if num_processes > 1 and device in (None, "auto", "cuda"):
+        return own
+    return device
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     set_threads(args.threads)
+    from accelerate import PartialState
+
     from backend.loading import ModelLoadError
     from probes.models import load_for_evaluation, prompt_style
 
+    # From the start: under accelerate launch each process learns its rank and its own device here.
+    processes = PartialState()
     try:
         bench = load_benchmark(args.data, revision=args.data_revision)
         precision: Quantize = args.quantize or default_precision(args.protocol)
+        device = process_device(args.device, processes.num_processes, str(processes.device))
         model, info = load_for_evaluation(args.model, revision=args.revision, registry=args.models,
-                                          quantize=precision, device=args.device, batch_size=args.batch_size)
+                                          quantize=precision, device=device, batch_size=args.batch_size)
     except (DatasetError, ModelLoadError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -158,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         out: RunOutput = run(
             config, bench, model, args.out, batch_size=args.batch_size, progress=not args.no_progress,
+            processes=processes,
             submission_builder=lambda c, r: submission_text(c, r, info, submitter=submitter,
                                                             dataset_revision=bench.revision, link=args.link,
                                                             notes=args.notes),

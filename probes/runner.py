@@ -21,9 +21,11 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from typing import Protocol as Interface
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -119,11 +121,49 @@ def question_text(item: Item) -> str:
     return q.question
 
 
-def _shard() -> tuple[int, int]:
-    """(rank, world size) under ``accelerate launch`` / torchrun, else (0, 1)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    return rank, world
+class Processes(Interface):
+    """The processes of a run, as :class:`accelerate.PartialState` describes them (one process: :data:`ONE_PROCESS`)."""
+
+    @property
+    def num_processes(self) -> int:
+        """How many processes share the run."""
+
+    @property
+    def process_index(self) -> int:
+        """This process's rank, 0 for the main one."""
+
+    def split_between_processes(self, inputs: list[Any]) -> AbstractContextManager[list[Any]]:
+        """This process's contiguous share of ``inputs``."""
+
+    def wait_for_everyone(self) -> None:
+        """Return once every process got here."""
+
+
+class _OneProcess:
+    """A run in a single process: the whole plan, nothing to wait for (no accelerate needed)."""
+
+    num_processes = 1
+    process_index = 0
+
+    @contextmanager
+    def split_between_processes(self, inputs: list[Any]) -> Iterator[list[Any]]:
+        yield inputs
+
+    def wait_for_everyone(self) -> None:
+        pass
+
+
+ONE_PROCESS: Processes = _OneProcess()
+"""The default :class:`Processes`: one process runs the whole plan."""
+
+
+def _gather(values: list[Any], processes: Processes) -> list[Any]:
+    """Every process's ``values``, concatenated in rank order (accelerate's ``gather_object``)."""
+    if processes.num_processes == 1:
+        return values
+    from accelerate.utils import gather_object
+
+    return list(gather_object(values))
 
 
 # --------------------------------------------------------------------------- the run
@@ -139,17 +179,22 @@ def run(
     progress: bool = True,
     on_batch: Callable[[int, int], None] | None = None,
     submission_builder: Callable[[RunConfig, list[SampleRecord]], str] | None = None,
+    processes: Processes = ONE_PROCESS,
 ) -> RunOutput:
     """Evaluate ``model`` on ``benchmark`` as ``config`` says, writing the run's files to ``out_dir``.
 
-    Resumes from ``NAME.samples.jsonl`` when it exists for the same
-    configuration. Under ``accelerate launch`` each process takes every
-    ``world``-th question; the main process waits for all shards and merges.
+    Resumes from ``NAME.samples.jsonl`` when it exists for the same configuration.
+
+    Data-parallel (``processes`` is accelerate's ``PartialState`` under ``accelerate launch``): each process
+    takes its contiguous share of the plan (``split_between_processes``) and appends its records to its
+    own ``NAME.samples.rankR.jsonl`` (so each process resumes on its own); the records are then gathered
+    (``gather_object``) and the main process writes the files in plan order, byte-identical to one
+    process's. The other processes return a :class:`RunOutput` with no records and no files.
     """
     started = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rank, world = _shard()
+    rank, world = processes.process_index, processes.num_processes
     samples_path = out_dir / f"{config.name}.samples.jsonl"
     run_path = out_dir / f"{config.name}.run.json"
     config_json = dumps(config.model_dump(mode="json"))
@@ -166,19 +211,22 @@ def run(
     done: dict[str, SampleRecord] = {}
     for path in [samples_path, *sorted(out_dir.glob(f"{config.name}.samples.rank*.jsonl"))]:
         done.update({r.key: r for r in read_records(path)})
-    mine = [it for k, it in enumerate(items) if k % world == rank and it.key not in done]
+    processes.wait_for_everyone()  # every process has read the old records before any appends new ones
+    with processes.split_between_processes(list(items)) as share:
+        mine: list[Item] = list(share)
 
-    fresh = answer_items(mine, model, shard_path, batch_size=batch_size, progress=progress, on_batch=on_batch,
+    fresh = answer_items([it for it in mine if it.key not in done], model, shard_path, batch_size=batch_size,
+                         progress=progress, on_batch=on_batch,
                          desc=f"{config.name} [{rank + 1}/{world}]" if world > 1 else config.name)
     done.update({r.key: r for r in fresh})
     computed = len(fresh)
 
     if world > 1:
-        _barrier()
+        gathered = _gather([done[it.key] for it in mine if it.key in done], processes)
+        computed = sum(_gather([computed], processes))
         if rank != 0:
-            return RunOutput(records=[], results={}, seconds=time.perf_counter() - started, computed=computed)
-        for path in sorted(out_dir.glob(f"{config.name}.samples.rank*.jsonl")):
-            done.update({r.key: r for r in read_records(path)})
+            return RunOutput(records=[], results={}, seconds=time.perf_counter() - started, computed=len(fresh))
+        done.update({r.key: r for r in gathered})
 
     missing = [it.key for it in items if it.key not in done]
     if missing:
@@ -254,12 +302,6 @@ def _answer(batch: list[Item], model: Model) -> list[SampleRecord]:
                     image_index=it.image_index, raw_output=out, letter_logprobs=lp)
         for it, out, lp in zip(batch, outputs, logprobs, strict=True)
     ]
-
-
-def _barrier() -> None:
-    from accelerate import PartialState
-
-    PartialState().wait_for_everyone()
 
 
 class _NoBar:

@@ -75,15 +75,21 @@ def test_killed_run_resumes_without_recomputing(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_processes_under_accelerate_give_the_single_process_result(tmp_path):
-    evaluate(tmp_path / "one", "--limit", "3", "--sets", "forget,retain")
+@pytest.mark.parametrize("protocol", ["official", "strict"])
+def test_two_processes_under_accelerate_give_the_single_process_result(tmp_path, protocol):
+    args = ["--limit", "3", "--sets", "forget,retain", "--protocol", protocol]
+    evaluate(tmp_path / "one", *args)
     cmd = ["accelerate", "launch", "--cpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
            "--dynamo_backend", "no", "-m", "probes.evaluate", "--model", MODEL, "--data", "demo", "--forget-ratio",
-           "10", "--protocol", "official", "--out", str(tmp_path / "two"), "--name", "run", "--no-progress",
-           "--limit", "3", "--sets", "forget,retain"]
+           "10", "--out", str(tmp_path / "two"), "--name", "run", "--no-progress", *args]
     done = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert outputs(tmp_path / "one") == outputs(tmp_path / "two")
+    one, two = outputs(tmp_path / "one"), outputs(tmp_path / "two")
+    assert sorted(two) == sorted(one)  # no rank files left behind
+    for name in one:
+        assert two[name] == one[name], f"{name} differs between one and two processes"
+    total = re.search(r"(\d+) questions \((\d+) computed", done.stdout)
+    assert total and total[1] == total[2], done.stdout  # the main process reports both ranks' work
 
 
 def test_bad_inputs_exit_with_a_message(tmp_path):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+import threading
 
 import pytest
 from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
@@ -73,17 +75,105 @@ def test_resume_refuses_a_different_configuration(tmp_path, bench):
         runner.run(config(bench, sets=(EvalSet.FORGET,), seed=1), bench, hash_model(), tmp_path, progress=False)
 
 
-def test_two_shards_merge_to_the_single_process_result(tmp_path, bench, monkeypatch):
+class ThreadRanks:
+    """accelerate's ``PartialState`` for ``world`` ranks played by threads of this process.
+
+    The split is accelerate's own code (``PartialState.split_between_processes`` run on this object);
+    waiting is a barrier, and ``gather_object`` (patched into ``accelerate.utils``) concatenates every
+    rank's values in rank order, as accelerate's does.
+    """
+
+    def __init__(self, world):
+        self.num_processes = world
+        self.barrier = threading.Barrier(world, timeout=60)
+        self.local = threading.local()
+        self.posted = {}
+
+    def rank(self, index):
+        this = copy.copy(self)
+        this.process_index = index
+        return this
+
+    def split_between_processes(self, inputs):
+        from accelerate import PartialState
+
+        return PartialState.split_between_processes(self, inputs)
+
+    def wait_for_everyone(self):
+        self.barrier.wait()
+
+    def gather_object(self, values):
+        rank = self.local.rank
+        self.posted[rank] = list(values)
+        self.barrier.wait()
+        gathered = [v for r in range(self.num_processes) for v in self.posted[r]]
+        self.barrier.wait()
+        return gathered
+
+    def run_all(self, target):
+        """``target(ranked)`` in one thread per rank; returns each rank's result or exception, in rank order."""
+        results = [None] * self.num_processes
+
+        def one(index):
+            self.local.rank = index
+            try:
+                results[index] = target(self.rank(index))
+            except BaseException as exc:  # handed back to the test
+                results[index] = exc
+                self.barrier.abort()
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(self.num_processes)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        return results
+
+
+@pytest.fixture
+def two_ranks(monkeypatch):
+    import accelerate.utils
+
+    ranks = ThreadRanks(2)
+    monkeypatch.setattr(accelerate.utils, "gather_object", ranks.gather_object)
+    return ranks
+
+
+def test_two_processes_split_gather_and_merge_to_the_single_process_result(tmp_path, bench, two_ranks):
     single = runner.run(config(bench), bench, hash_model(), tmp_path / "one", progress=False)
-    monkeypatch.setattr(runner, "_barrier", lambda: None)
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setenv("RANK", "1")
-    worker = runner.run(config(bench), bench, hash_model(), tmp_path / "two", progress=False)
-    assert worker.records == [] and 0 < worker.computed < len(single.records)
-    monkeypatch.setenv("RANK", "0")
-    main = runner.run(config(bench), bench, hash_model(), tmp_path / "two", progress=False)
-    assert main.computed + worker.computed == len(single.records)
-    assert files_of(tmp_path / "one") == files_of(tmp_path / "two")
+    main, worker = two_ranks.run_all(lambda processes: runner.run(config(bench), bench, hash_model(), tmp_path / "two",
+                                                                   progress=False, processes=processes))
+    assert worker.records == [] and worker.files == {}
+    assert 0 < worker.computed < len(single.records)
+    assert main.computed == len(single.records)  # the main process counts every rank's questions
+    assert files_of(tmp_path / "one") == files_of(tmp_path / "two")  # byte-identical, no rank files left
+
+
+def test_a_crashed_data_parallel_run_resumes_each_rank_from_its_own_file(tmp_path, bench, two_ranks):
+    class Crash(Exception):
+        pass
+
+    def crash_rank_1_after_three_batches(processes):
+        def on_batch(done, total):
+            if processes.process_index == 1 and done >= 3 * 8:
+                raise Crash
+        return runner.run(config(bench), bench, hash_model(), tmp_path / "r", progress=False, processes=processes,
+                          on_batch=on_batch)
+
+    main, worker = two_ranks.run_all(crash_rank_1_after_three_batches)
+    assert isinstance(worker, Crash) and isinstance(main, threading.BrokenBarrierError)
+    shards = {p.name: len(read_records(p)) for p in (tmp_path / "r").glob("run.samples.rank*.jsonl")}
+    assert shards["run.samples.rank1.jsonl"] == 24 and shards["run.samples.rank0.jsonl"] > 24
+
+    again = ThreadRanks(2)
+    import accelerate.utils
+
+    accelerate.utils.gather_object = again.gather_object  # restored by the fixture's monkeypatch
+    main, worker = again.run_all(lambda processes: runner.run(config(bench), bench, hash_model(), tmp_path / "r",
+                                                               progress=False, processes=processes))
+    assert main.computed == len(main.records) - sum(shards.values())  # nothing written is asked again
+    runner.run(config(bench), bench, hash_model(), tmp_path / "s", progress=False)
+    assert files_of(tmp_path / "r") == files_of(tmp_path / "s")
 
 
 def test_strict_protocol_scores_letters_from_logprobs(tmp_path, bench):
