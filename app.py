@@ -52,10 +52,12 @@ class Services:
 
 def make_services(settings: AppSettings) -> Services:
     """Open the store and prepare the probe service (models and benchmark load lazily) from ``settings``."""
+    from backend.zerogpu import prepare
     from leaderboard.service import Leaderboard, LeaderboardSettings
     from probes.models import ModelPool
     from probes.service import ProbeService
 
+    prepare()  # on a ZeroGPU Space: import spaces before anything touches CUDA
     settings.db.parent.mkdir(parents=True, exist_ok=True)
     board = Leaderboard.open(LeaderboardSettings(db_path=settings.db))
     pool = ModelPool(
@@ -65,6 +67,7 @@ def make_services(settings: AppSettings) -> Services:
         memory_budget_bytes=int(settings.model_memory_gb * 2**30),
         cpu_limit_bytes=int(settings.cpu_model_max_gb * 2**30),
         allow_custom=settings.allow_custom_models,
+        demo_only=cpu_space(),
     )
     probe = ProbeService(
         pool,
@@ -77,6 +80,21 @@ def make_services(settings: AppSettings) -> Services:
         default_right=settings.probe_right,
     )
     return Services(board, probe)
+
+
+def cpu_space(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether this is a Space without a GPU (``SPACE_ID`` set, no CUDA, not ZeroGPU).
+
+    There the probe offers only the demo models, with a banner saying why (a 7B model on a Space's CPU would
+    take minutes per answer), and refuses any other model before downloading it.
+    """
+    from backend.zerogpu import on_zero_gpu
+
+    if not environ.get("SPACE_ID") or on_zero_gpu(environ):
+        return False
+    import torch
+
+    return not torch.cuda.is_available()
 
 
 def api_endpoint(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:

@@ -153,6 +153,14 @@ def default_pair(registry: Registry, left: str | None = None, right: str | None 
     return left or first.name, right or second.name
 
 
+CPU_ONLY_REFUSAL = (
+    "{model} is not offered here: this server has no GPU, and on a CPU a full-size model takes minutes per "
+    "answer, so only the demo models are probed; pick one of them, or run the app on GPU hardware (README: "
+    "Hosting on a Hugging Face Space)"
+)
+"""Why a :class:`ModelPool` with ``demo_only`` refuses a model (``{model}``: its label)."""
+
+
 class ModelPool:
     """Registry access and lazily loaded models for the probe.
 
@@ -171,6 +179,7 @@ class ModelPool:
         cpu_limit_bytes: int | None = None,
         allow_custom: bool = True,
         registry: Registry | None = None,
+        demo_only: bool = False,
     ) -> None:
         """Configure the pool; nothing is read or loaded until first use.
 
@@ -182,6 +191,8 @@ class ModelPool:
             cpu_limit_bytes: Without a GPU, refuse models estimated larger than this (too slow on a CPU).
             allow_custom: Whether pasted Hub ids may be loaded.
             registry: An already loaded registry (otherwise read from ``registry_path`` on first use).
+            demo_only: Offer and load only the demo models (a Space without a GPU): any other registry entry
+                or Hub id is refused with :data:`CPU_ONLY_REFUSAL` before anything is downloaded.
         """
         self.registry_path = registry_path
         self.quantize = quantize
@@ -189,6 +200,7 @@ class ModelPool:
         self.memory_budget_bytes = memory_budget_bytes
         self.cpu_limit_bytes = cpu_limit_bytes
         self.allow_custom = allow_custom
+        self.demo_only = demo_only
         self._registry = check_registry(registry) if registry is not None else None
         self._lock = threading.Lock()
         self._cache: ModelCache | None = None
@@ -206,6 +218,10 @@ class ModelPool:
     def names(self) -> list[str]:
         """Registry names, in file order."""
         return list(self.registry.names)
+
+    def offered(self) -> list[str]:
+        """The registry names the probe offers: all of them, or only the demo models when ``demo_only``."""
+        return [n for n in self.names() if self.is_demo(n)] if self.demo_only else self.names()
 
     def is_demo(self, name: str | None) -> bool:
         """True for the project's toy demo models (registry entries under ``demo/models`` or named ``demo...``)."""
@@ -236,6 +252,8 @@ class ModelPool:
         """
         from backend.registry import ModelSpec, UnknownModelError
 
+        if self.demo_only and (choice.custom or (choice.name in self.names() and not self.is_demo(choice.name))):
+            raise ProbeInputError(CPU_ONLY_REFUSAL.format(model=choice.label))
         if choice.custom:
             if not self.allow_custom:
                 raise ProbeInputError("custom Hub models are disabled on this server; pick a registry model")

@@ -10,7 +10,7 @@ only this.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -36,6 +36,9 @@ from probes.session import POLL_S, ProbeAttack, ProbeState, run_probe
 
 if TYPE_CHECKING:
     from backend.model import Model
+
+GPU_MARGIN_S = 10.0
+"""Seconds a ZeroGPU call asks for beyond the answers' time limits (moving the weights onto the lent GPU)."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ class ProbeService:
         self._benchmark = benchmark
         self._templates: Templates | None = None
         self._primers: tuple[tuple[str, str], ...] | None = None
+        self._run_probe: Callable[..., Iterator[ProbeState]] | None = None
 
     @property
     def benchmark(self) -> Benchmark:
@@ -94,8 +98,11 @@ class ProbeService:
         return self._benchmark
 
     def default_models(self) -> tuple[str, str]:
-        """Registry names of the default left and right models."""
-        return default_pair(self.pool.registry, *self._defaults)
+        """Registry names of the default left and right models (demo ones when the pool offers only those)."""
+        pair = default_pair(self.pool.registry, *self._defaults)
+        if self.pool.demo_only and not all(self.pool.is_demo(n) for n in pair):
+            pair = default_pair(self.pool.registry)  # the configured ones are not offered: the local defaults
+        return pair
 
     def people(self, eval_set: EvalSet) -> list[Person]:
         """The people of ``eval_set``."""
@@ -154,6 +161,18 @@ class ProbeService:
                                           "upstream's raw prompts (pick no attack or a precision attack)")
         return attacked
 
+    def gpu_seconds(self, left: Model, right: Model, questions: list[ProbeQuestion], **_: object) -> float:
+        """The GPU time one probe may need: every question's answers cut at the time limit, plus a margin."""
+        return GPU_MARGIN_S + len(questions) * self.time_limit_s
+
+    def _gpu_probe(self) -> Callable[..., Iterator[ProbeState]]:
+        """:func:`probes.session.run_probe`, inside ``spaces.GPU`` on a ZeroGPU Space (:mod:`backend.zerogpu`)."""
+        if self._run_probe is None:
+            from backend.zerogpu import gpu_call
+
+            self._run_probe = gpu_call(run_probe, duration=self.gpu_seconds)
+        return self._run_probe
+
     def run(self, request: ProbeRequest, cancel: threading.Event | None = None) -> Iterator[ProbeState]:
         """Validate, load both models (yielding loading states), then :func:`run_probe`.
 
@@ -164,6 +183,8 @@ class ProbeService:
             ProbeInputError: the request is invalid (raised before anything is loaded).
             backend.loading.ModelLoadError: a model cannot be loaded.
         """
+        self.pool.spec(request.left)  # refuses a model this server does not offer, before anything is fetched
+        self.pool.spec(request.right)
         attack = find_attack(request.attack)
         if attack is not None and attack.rewrite is not None:
             questions = self.attacked_questions(request, attack)
@@ -203,7 +224,7 @@ class ProbeService:
         if attack is not None:
             precision = (left.info.quantization, right.info.quantization) if quantize else None
             shown = ProbeAttack(attack.name, attack_label(attack), attack.description, precision)
-        yield from run_probe(
+        yield from self._gpu_probe()(
             left,
             right,
             questions,

@@ -224,6 +224,18 @@ def banner_text(service: ProbeService, left: str | None, right: str | None) -> s
                               what="checkpoint" if one else "checkpoints")
 
 
+def cpu_only_banner(service: ProbeService) -> str:
+    """The banner of a server without a GPU (``pool.demo_only``): why only the demo models, and how to get more."""
+    limit = service.pool.cpu_limit_bytes
+    size = f" (over {limit / 2**30:g} GiB)" if limit else ""
+    return (
+        "**No GPU here, so the probe offers only the demo models.** This server runs on a CPU, where a full-size "
+        f"model{size} takes minutes per answer, so other models and Hub ids are refused before anything is "
+        "downloaded. To probe the real checkpoints, run the app on GPU hardware: in the Space's settings pick "
+        "ZeroGPU or a GPU (README: Hosting on a Hugging Face Space), or run `python app.py` on a machine with one."
+    )
+
+
 def demo_banner(service: ProbeService, left: str | None, right: str | None) -> Any:
     """The banner's update for the chosen models: shown when either side is a demo model."""
     text = banner_text(service, left, right)
@@ -266,7 +278,7 @@ def build_probe_tab(service: ProbeService, demo: gr.Blocks, *, concurrency_limit
         demo: The enclosing Blocks (for the page-load event).
         concurrency_limit: Probes running at once (shared with the ``probe`` API endpoint).
     """
-    names = service.pool.names()
+    names = service.pool.offered()
     left_default, right_default = service.default_models()
     gr.Markdown(
         "Ask two models about one person and watch them answer side by side. The **left** model is the "
@@ -276,20 +288,22 @@ def build_probe_tab(service: ProbeService, demo: gr.Blocks, *, concurrency_limit
         "upstream's zero-shot ones; models load on first use. The **Attack** menu asks both models under an "
         "attack that tries to bring forgotten facts back."
     )
+    if service.pool.demo_only:
+        gr.Markdown(cpu_only_banner(service), elem_id="probe-cpu-banner")
     first_banner = banner_text(service, left_default, right_default)
     banner = gr.Markdown(first_banner, visible=bool(first_banner), elem_id="probe-demo-banner")
     with gr.Row():
         with gr.Column(min_width=280):
             left = gr.Dropdown(names, value=left_default, label="Left model (reference)", elem_id="probe-left",
                                info=service.pool.describe(left_default))
-            with gr.Accordion("…or a Hub model", open=False):
+            with gr.Accordion("…or a Hub model", open=False, visible=not service.pool.demo_only):
                 left_hub = gr.Textbox(label="Hub id", placeholder="MLLMMU/LLaVA_Vanilla", max_length=200,
                                       elem_id="probe-left-hub")
                 left_rev = gr.Textbox(label="Revision", placeholder="main", max_length=100)
         with gr.Column(min_width=280):
             right = gr.Dropdown(names, value=right_default, label="Right model (unlearned)", elem_id="probe-right",
                                 info=service.pool.describe(right_default))
-            with gr.Accordion("…or a Hub model", open=False):
+            with gr.Accordion("…or a Hub model", open=False, visible=not service.pool.demo_only):
                 right_hub = gr.Textbox(label="Hub id", placeholder="owner/unlearned-model", max_length=200,
                                        elem_id="probe-right-hub")
                 right_rev = gr.Textbox(label="Revision", placeholder="main", max_length=100)
