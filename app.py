@@ -123,7 +123,7 @@ def _api(services: Services, settings: AppSettings, throttle: TokenThrottle, *, 
     ``leaderboard``, ``changelog``, ``submit``, ``submit_robustness``, ``moderate`` and ``probe``. With
     ``sign_in`` (a Space with OAuth) ``submit`` records the signed-in account (a call from a browser session
     signed in with Hugging Face) and refuses anyone else unless the admin token is given: see
-    :func:`signed_in_submit`.
+    :func:`signed_in_submit`; ``submit_robustness`` likewise (:func:`signed_in_robustness`).
     """
     import gradio as gr
 
@@ -183,6 +183,9 @@ def _api(services: Services, settings: AppSettings, throttle: TokenThrottle, *, 
         stored = outcome.stored_robustness
         return {"ok": outcome.ok, "id": stored.label if stored is not None else None, "message": outcome.message,
                 "problems": [{"field": p.field, "message": p.message} for p in outcome.problems]}
+
+    if sign_in:
+        submit_robustness = signed_in_robustness(submit_robustness, settings, throttle)
 
     def moderate(token: str, submission_id: str, action: str, reason: str = "",
                  request: gr.Request = None) -> dict[str, Any]:  # type: ignore[assignment]
@@ -244,6 +247,34 @@ def signed_in_submit(submit: Callable[..., dict[str, Any]], settings: AppSetting
     # This module imports gradio lazily: give Gradio the classes, not the strings, to find these by type.
     signed_submit.__annotations__.update(request=gr.Request, profile=gr.OAuthProfile | None)
     return api_endpoint(signed_submit)
+
+
+def signed_in_robustness(submit_robustness: Callable[..., dict[str, Any]], settings: AppSettings,
+                         throttle: TokenThrottle) -> Callable[..., dict[str, Any]]:
+    """The ``/submit_robustness`` API on a Space with OAuth: a signed-in session or the admin token, else refused.
+
+    As :func:`signed_in_submit`: a call carrying a signed-in browser session adds the file; any other is refused
+    ("Sign in with Hugging Face to submit") unless ``admin_token`` is the admin token (wrong tokens throttled).
+    """
+    import gradio as gr
+
+    from leaderboard import submissions
+
+    def signed_robustness(submission_id: str, robustness: str, filename: str = "robustness.json",
+                          admin_token: str = "", request: gr.Request = None,  # type: ignore[assignment]
+                          profile: gr.OAuthProfile | None = None) -> dict[str, Any]:
+        if submissions.account_submitter(profile) is None:
+            problem = (submissions.check_admin(throttle, submissions.client_address(request), settings.admin_secret,
+                                               admin_token) if admin_token else "no admin token")
+            if problem:
+                return {"ok": False, "id": None, "problems": [],
+                        "message": f"{submissions.SIGN_IN_TO_SUBMIT} a robustness file (from the Submit tab); an "
+                                   f"API call needs a signed-in session or the admin token ({problem})"}
+        return submit_robustness(submission_id, robustness, filename)
+
+    signed_robustness.__doc__ = submit_robustness.__doc__
+    signed_robustness.__annotations__.update(request=gr.Request, profile=gr.OAuthProfile | None)
+    return api_endpoint(signed_robustness)
 
 
 def space_oauth(environ: Mapping[str, str] = os.environ) -> bool:

@@ -154,6 +154,15 @@ def robustness_upload(board: Leaderboard, submission_id: object, robustness: str
     return _view(submissions.submit_robustness(board, submission_id, data, filename=name))
 
 
+def robustness_signed_in(board: Leaderboard, profile: object, submission_id: object,
+                         robustness: str | Path | None) -> UploadView:
+    """:func:`robustness_upload` on a Space with OAuth: only for a signed-in Hugging Face account, as submitting."""
+    if submissions.account_submitter(profile) is None:
+        return UploadView(False, f"**Not accepted:** {submissions.SIGN_IN_TO_SUBMIT} a robustness file (the button "
+                          "above the form); nothing was stored.", pd.DataFrame(columns=CELL_COLUMNS))
+    return robustness_upload(board, submission_id, robustness)
+
+
 def _read(path: str | Path | None) -> tuple[bytes | None, str | None]:
     if not path:
         return None, None
@@ -374,7 +383,8 @@ def build_submit_tab(
         admin_users: Hugging Face user names allowed to moderate when signed in (``oauth``).
         oauth: Show a Hugging Face sign-in button (on a Space with ``hf_oauth: true``).
         sign_in: Submitting needs a Hugging Face sign-in, and the row records the account as ``hf:<user>``
-            (on a Space with ``hf_oauth: true``); off, the form's Submitter field is used (local runs).
+            (on a Space with ``hf_oauth: true``); adding a robustness file to a row needs it too. Off, the
+            form's Submitter field is used (local runs).
         known_bases: Base models offered in the form (any other can be typed).
         throttle: Counts wrong admin tokens (shared with the API); a fresh one by default.
         submit_concurrency: Submissions and moderation actions run at once (their own queue group).
@@ -489,8 +499,11 @@ def build_submit_tab(
     def on_robustness(row: float | None, path: str | None) -> str:
         return robustness_upload(board, row, path).message
 
-    robust_btn.click(on_robustness, [robust_row, robust_file], robust_status, api_visibility="private",
-                     concurrency_id="submit", concurrency_limit=submit_concurrency)
+    def on_robustness_signed(row: float | None, path: str | None, profile: gr.OAuthProfile | None) -> str:
+        return robustness_signed_in(board, profile, row, path).message
+
+    robust_btn.click(on_robustness_signed if sign_in else on_robustness, [robust_row, robust_file], robust_status,
+                     api_visibility="private", concurrency_id="submit", concurrency_limit=submit_concurrency)
 
     with gr.Accordion("Moderation (admins)", open=False, elem_id="moderation"):
         if admin_token is None and not (oauth and admin_users):

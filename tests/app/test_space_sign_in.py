@@ -191,3 +191,69 @@ def test_api_submit_on_a_space_needs_a_session_or_the_admin_token(tmp_path, forg
     finally:
         blocks.close()
         board.close()
+
+
+def test_on_a_space_adding_a_robustness_file_needs_sign_in(tmp_path, forget_ids, monkeypatch):
+    from leaderboard.service import DEMO_RESULTS
+    from leaderboard.store import RobustnessStatus, Status
+
+    appmod, blocks, board, _ = build(tmp_path, forget_ids, monkeypatch, SPACE_ENV)
+    try:
+        row = board.submit((DEMO_RESULTS / "demo-ga.submission.json").read_bytes(), status=Status.APPROVED)
+        robustness = str(DEMO_RESULTS / "demo-ga.robustness.json")
+        fn = handler(blocks, "robust-submit")
+        message = fn.fn(row.id, robustness, None)
+        assert "Sign in with Hugging Face to submit a robustness file" in message and "nothing was stored" in message
+        assert board.pending_robustness() == []
+        message = fn.fn(row.id, robustness, profile("alice"))
+        assert "stored as R" in message
+        assert [r.status for r in board.pending_robustness()] == [RobustnessStatus.PENDING]
+    finally:
+        blocks.close()
+        board.close()
+
+
+def test_locally_adding_a_robustness_file_needs_no_sign_in(tmp_path, forget_ids, monkeypatch):
+    from leaderboard.service import DEMO_RESULTS
+    from leaderboard.store import Status
+
+    _, blocks, board, _ = build(tmp_path, forget_ids, monkeypatch, {})
+    try:
+        row = board.submit((DEMO_RESULTS / "demo-ga.submission.json").read_bytes(), status=Status.APPROVED)
+        message = handler(blocks, "robust-submit").fn(row.id, str(DEMO_RESULTS / "demo-ga.robustness.json"))
+        assert "stored as R" in message and len(board.pending_robustness()) == 1
+    finally:
+        blocks.close()
+        board.close()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_api_submit_robustness_on_a_space_needs_a_session_or_the_admin_token(tmp_path, forget_ids, monkeypatch):
+    from gradio_client import Client
+
+    from leaderboard.service import DEMO_RESULTS
+    from leaderboard.store import Status
+
+    _, blocks, board, settings = build(tmp_path, forget_ids, monkeypatch, SPACE_ENV)
+    try:
+        row = board.submit((DEMO_RESULTS / "demo-ga.submission.json").read_bytes(), status=Status.APPROVED)
+        text = (DEMO_RESULTS / "demo-ga.robustness.json").read_text()
+        _, url, _ = blocks.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=settings.port,
+                                  quiet=True)
+        client = Client(url, verbose=False)
+        refused = client.predict(submission_id=str(row.id), robustness=text, api_name="/submit_robustness")
+        assert refused["ok"] is False and refused["message"].startswith("Sign in with Hugging Face to submit")
+        wrong = client.predict(submission_id=str(row.id), robustness=text, admin_token="guess",
+                               api_name="/submit_robustness")
+        assert wrong["ok"] is False and "wrong admin token" in wrong["message"]
+        assert board.pending_robustness() == []
+        done = client.predict(submission_id=str(row.id), robustness=text, admin_token=TOKEN,
+                              api_name="/submit_robustness")
+        assert done["ok"] is True and done["id"].startswith("R")
+        fn = next(f for f in blocks.fns.values() if f.api_name == "submit_robustness")
+        signed = fn.fn(str(row.id), text.replace('"changed": 0', '"changed": 1', 1), request=None,
+                       profile=profile("alice"))
+        assert signed["ok"], signed  # a signed-in session adds it without the token
+    finally:
+        blocks.close()
+        board.close()
