@@ -139,6 +139,8 @@ python -m leaderboard ingest my_final_evaluation_results.json --model-name "My G
 Or upload the same files in the **Submit** tab. `--model` takes a registry name
 (`python -m backend models`), a local checkpoint folder or a Hub model id. Upstream
 `*_final_evaluation_results.json` files are accepted as they are (any subset of sets and tasks).
+Or ask the board to evaluate a Hub model in the **Requests** tab: a worker (`python -m probes.worker`)
+runs `probes.evaluate` on it and the row is marked *evaluated by the board*.
 
 ### Citation
 

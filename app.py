@@ -48,6 +48,9 @@ class Services:
 
     board: Leaderboard
     probe: ProbeService
+    hub_check: Callable[[str, str], str] | None = None
+    """Resolves an evaluation request's revision and checks the model's files (default: the Hub's, see
+    :func:`leaderboard.requests.check_hub_model`)."""
 
 
 def make_services(settings: AppSettings) -> Services:
@@ -137,16 +140,19 @@ def _api(services: Services, settings: AppSettings, throttle: TokenThrottle, *, 
     def leaderboard(
         protocol: str = "official", kinds: str = "reference,submission", search: str = "", base_model: str = "All",
         forget_ratio: str = "All", method: str = "All", unlearning_modality: str = "All", sort_by: str = "rank",
-        limit: int = 100, offset: int = 0,
+        limit: int = 100, offset: int = 0, evaluated: str = "all",
     ) -> dict[str, Any]:
         """The ranked table as JSON, one page of it, every value on 0-100.
 
         ``total`` is the number of matching rows; ``rows`` holds at most ``limit`` (up to 1000) from
         ``offset``. ``kinds`` is a comma list of reference, demo, submission (default: the real rows).
+        ``evaluated``: all, board (rows the board evaluated on request; ``evaluated_by_board`` in each row) or
+        self (self-reported rows).
         """
         query, row_kinds = parse_api_query(protocol=protocol, kinds=kinds, search=search, base_model=base_model,
                                            forget_ratio=forget_ratio, method=method,
-                                           unlearning_modality=unlearning_modality, sort_by=sort_by)
+                                           unlearning_modality=unlearning_modality, sort_by=sort_by,
+                                           evaluated=evaluated)
         return {"ok": True, **table_json(board, query, kinds=row_kinds, limit=limit, offset=offset)}
 
     @api_endpoint
@@ -213,6 +219,94 @@ def _api(services: Services, settings: AppSettings, throttle: TokenThrottle, *, 
            concurrency_limit=SUBMIT_CONCURRENCY)
     gr.api(api_endpoint(probe_api(services.probe)), api_name="probe", concurrency_limit=settings.probe_concurrency,
            concurrency_id="probe")
+    _requests_api(services, settings, throttle, sign_in=sign_in)
+
+
+def _requests_api(services: Services, settings: AppSettings, throttle: TokenThrottle, *, sign_in: bool) -> None:
+    """The evaluation-request endpoints (see ``python -m probes.worker``).
+
+    ``request_evaluation`` and ``requests`` for anyone (signed in on a Space with OAuth, or with the admin token);
+    the workers' ``claim_request``, ``fail_request`` and ``complete_request`` with the admin token only (wrong
+    tokens throttled).
+    """
+    import gradio as gr
+
+    from leaderboard import requests, submissions
+
+    board = services.board
+    hub_check = services.hub_check or requests.check_hub_model
+
+    def admin(token: str, request: gr.Request | None) -> str | None:
+        return submissions.check_admin(throttle, submissions.client_address(request), settings.admin_secret, token)
+
+    def request_evaluation(hub_repo: str, revision: str, base_model: str, method: str, forget_ratio: str,
+                           protocol: str = "official", requester: str = "", admin_token: str = "",
+                           request: gr.Request = None,  # type: ignore[assignment]
+                           profile: gr.OAuthProfile | None = None) -> dict[str, Any]:
+        """Ask the board to evaluate a Hub model (pinned to the revision's commit); returns the id (E12) or why not.
+
+        On a Space with OAuth this needs a signed-in session (the account is the requester) or the admin token.
+        """
+        fields = {"hub_repo": hub_repo, "revision": revision, "base_model": base_model, "method": method,
+                  "forget_ratio": forget_ratio, "protocol": protocol, "requester": requester}
+        if sign_in:
+            who = submissions.account_submitter(profile)
+            problem = None if who else (admin(admin_token, request) if admin_token else "no admin token")
+            if problem:
+                return {"ok": False, "id": None, "problems": [],
+                        "message": "Sign in with Hugging Face to request an evaluation (the Requests tab); an API "
+                                   f"call needs a signed-in session or the admin token ({problem})"}
+            fields["requester"] = who or requester
+        outcome = requests.request_evaluation(board, fields, hub_check=hub_check)
+        return {"ok": outcome.ok, "id": outcome.request.label if outcome.request else None,
+                "revision": outcome.request.revision if outcome.request else None, "message": outcome.message,
+                "problems": [{"field": p.field, "message": p.message} for p in outcome.problems]}
+
+    def list_requests(limit: int = 200) -> dict[str, Any]:
+        """Evaluation requests, newest first: status (pending, running, done, failed), error, row id."""
+        found = board.requests(limit=max(1, min(int(limit), 1000)))
+        return {"ok": True, "requests": [r.model_dump(mode="json") for r in found]}
+
+    def claim_request(token: str, worker: str = "worker",
+                      request: gr.Request = None) -> dict[str, Any]:  # type: ignore[assignment]
+        """A worker takes the oldest pending request (atomically: never two workers the same); null when none."""
+        problem = admin(token, request)
+        if problem:
+            return {"ok": False, "message": problem, "request": None}
+        claimed = board.claim_request(str(worker or "worker")[:200])
+        return {"ok": True, "request": claimed.model_dump(mode="json") if claimed else None,
+                "message": f"claimed {claimed.label}" if claimed else "no pending request"}
+
+    def fail_request(token: str, request_id: str, error: str,
+                     request: gr.Request = None) -> dict[str, Any]:  # type: ignore[assignment]
+        """A worker records why a claimed request's evaluation failed (shown in the request list)."""
+        problem = admin(token, request)
+        if problem:
+            return {"ok": False, "message": problem}
+        ok, message = requests.fail(board, request_id, error)
+        return {"ok": ok, "message": message}
+
+    def complete_request(token: str, request_id: str, results: str, samples: str = "",
+                         filename: str = "results.submission.json",
+                         request: gr.Request = None) -> dict[str, Any]:  # type: ignore[assignment]
+        """A worker sends a claimed request's submission file (JSON text): stored approved, evaluated by the board."""
+        problem = admin(token, request)
+        if problem:
+            return {"ok": False, "message": problem, "id": None}
+        ok, message, row = requests.complete(board, request_id, results.encode(), samples=samples.encode() or None,
+                                             filename=filename)
+        return {"ok": ok, "message": message, "id": row}
+
+    # This module imports gradio lazily: give Gradio the classes, not the strings, to find these by type.
+    for fn in (request_evaluation, claim_request, fail_request, complete_request):
+        fn.__annotations__["request"] = gr.Request
+    request_evaluation.__annotations__["profile"] = gr.OAuthProfile | None
+    gr.api(api_endpoint(request_evaluation), api_name="request_evaluation", concurrency_id="request",
+           concurrency_limit=SUBMIT_CONCURRENCY)
+    gr.api(api_endpoint(list_requests), api_name="requests")
+    for fn, name in ((claim_request, "claim_request"), (fail_request, "fail_request"),
+                     (complete_request, "complete_request")):
+        gr.api(api_endpoint(fn), api_name=name, concurrency_id="submit", concurrency_limit=SUBMIT_CONCURRENCY)
 
 
 def signed_in_submit(submit: Callable[..., dict[str, Any]], settings: AppSettings,
@@ -313,6 +407,8 @@ def build_app(settings: AppSettings, services: Services | None = None) -> gr.Blo
     import gradio as gr
 
     from about import about_markdown
+    from leaderboard.request_tab import build_request_tab, requests_frame
+    from leaderboard.requests import check_hub_model
     from leaderboard.submissions import TokenThrottle
     from leaderboard.submit_tab import build_submit_tab
     from leaderboard.tab import build_leaderboard_tab
@@ -333,6 +429,12 @@ def build_app(settings: AppSettings, services: Services | None = None) -> gr.Blo
                                  oauth=space_sign_in(settings), sign_in=space_oauth(), known_bases=bases,
                                  throttle=throttle,
                                  submit_concurrency=SUBMIT_CONCURRENCY)
+            with gr.Tab("Requests", id="requests") as requests_tab:
+                request_parts = build_request_tab(services.board, sign_in=space_oauth(), known_bases=bases,
+                                                  hub_check=services.hub_check or check_hub_model,
+                                                  concurrency_limit=SUBMIT_CONCURRENCY)
+            requests_tab.select(functools.partial(requests_frame, services.board), None, request_parts["table"],
+                                api_visibility="private")
             with gr.Tab("Probe", id="probe"):
                 build_probe_tab(services.probe, blocks, concurrency_limit=settings.probe_concurrency)
             with gr.Tab("About", id="about"):

@@ -86,3 +86,32 @@ class RowNotOpen(LeaderboardError):
         self.submission_id = submission_id
         super().__init__(f"#{submission_id} is {status}; robustness files can be added to approved or pending rows "
                          "only")
+
+
+class DuplicateRequest(LeaderboardError):
+    """The same model, commit, forget ratio and protocol is already requested (pending, running or done)."""
+
+    def __init__(self, existing_id: int, status: str, hub_repo: str, revision: str) -> None:
+        self.existing_id = existing_id
+        self.status = status
+        where = {"done": "its row is on the board", "running": "a worker is evaluating it now",
+                 "pending": "it waits for a worker"}.get(status, status)
+        super().__init__(f"duplicate: {hub_repo}@{revision[:12]} with this forget ratio and protocol is already "
+                         f"requested as E{existing_id} ({status}: {where}); see the request list")
+
+
+class RequestNotFound(LeaderboardError):
+    """No evaluation request has the given id."""
+
+    def __init__(self, request_id: int) -> None:
+        self.request_id = request_id
+        super().__init__(f"no evaluation request E{request_id}; the requests are listed in the Requests tab")
+
+
+class RequestNotRunning(LeaderboardError):
+    """A worker reported on a request that is not running (never claimed, or already done or failed)."""
+
+    def __init__(self, request_id: int, status: str) -> None:
+        self.request_id = request_id
+        self.status = status
+        super().__init__(f"E{request_id} is {status}, not running; only a claimed request takes a result or an error")

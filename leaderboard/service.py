@@ -26,7 +26,9 @@ from typing import Any
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from benchmark.errors import FieldIssue, ValidationFailed
 from benchmark.metrics import Unit
+from benchmark.requests import EvaluationRequest
 from benchmark.submission import MAX_SUBMISSION_BYTES
 from benchmark.vocabulary import Protocol
 from leaderboard.errors import AlreadyInStatus, DuplicateRobustness, DuplicateSubmission, RowNotOpen
@@ -348,6 +350,55 @@ class Leaderboard:
                 continue
             ids.append(stored.id)
         return ids
+
+    # -- evaluation requests (leaderboard.requests validates them) --
+
+    def add_request(self, request: EvaluationRequest) -> EvaluationRequest:
+        """Store a validated evaluation request as pending (the submissions' rate limit applies per requester).
+
+        Raises:
+            DuplicateRequest: The same model, commit, forget ratio and protocol is pending, running or done.
+            RateLimited: The requester reached the rate limit.
+        """
+        return self.store.add_request(request, now=self._clock(), rate_limit=self._rate_limit())
+
+    def claim_request(self, worker: str) -> EvaluationRequest | None:
+        """The oldest pending request, now running for ``worker`` (atomic); None when none is pending."""
+        return self.store.claim_request(worker, now=self._clock())
+
+    def fail_request(self, request_id: int, error: str) -> EvaluationRequest:
+        """Record why a running request's evaluation failed (raises ``RequestNotFound``, ``RequestNotRunning``)."""
+        return self.store.fail_request(request_id, error, now=self._clock())
+
+    def complete_request(self, request_id: int, data: bytes, *, samples: bytes | None = None,
+                         filename: str | None = None) -> StoredSubmission:
+        """Store a worker's submission file for a running request: approved, marked evaluated by the board.
+
+        The file goes through the submit path's validation and must be for the request's model, commit, forget
+        ratio and protocol; the request becomes done in the same transaction.
+
+        Raises:
+            ValidationFailed: The file is invalid, or is not for the request.
+            RequestNotFound, RequestNotRunning: No such request, or not claimed.
+            DuplicateSubmission: The same results are already stored.
+        """
+        request = self.store.get_request(request_id)
+        upload = self.preview(data, filename=filename, samples=samples)
+        meta = upload.submission.metadata
+        issues = [FieldIssue(f"metadata.{name}", f"is {got!r}, but E{request_id} asks for {want!r}")
+                  for name, got, want in (("hub_repo", meta.hub_repo, request.hub_repo),
+                                          ("hub_revision", meta.hub_revision, request.revision),
+                                          ("forget_ratio", meta.forget_ratio, request.forget_ratio),
+                                          ("protocol", meta.protocol.value, request.protocol.value))
+                  if got != want]
+        if issues:
+            raise ValidationFailed(issues)
+        return self.store.add(upload, status=Status.APPROVED, now=self._clock(), kind=RowKind.SUBMISSION,
+                              request_id=request_id)
+
+    def requests(self, *, limit: int = 200) -> list[EvaluationRequest]:
+        """The most recent evaluation requests, newest first."""
+        return self.store.list_requests(limit=limit)
 
     # -- the table --
 

@@ -23,11 +23,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmark.requests import EvaluationRequest, RequestStatus
 from benchmark.submission import Submission, precision_variant
 from leaderboard.errors import (
+    DuplicateRequest,
     DuplicateRobustness,
     DuplicateSubmission,
     RateLimited,
+    RequestNotFound,
+    RequestNotRunning,
     RobustnessNotFound,
     SubmissionNotFound,
 )
@@ -208,14 +212,49 @@ def _to_v4(conn: sqlite3.Connection) -> None:
             conn.execute("UPDATE submissions SET precision = ? WHERE id = ?", (variant, row_id))
 
 
+def _to_v5(conn: sqlite3.Connection) -> None:
+    """Version 5: evaluation requests (``leaderboard.requests``), claimed by workers; ``submissions.request_id``.
+
+    ``request_id`` marks a row evaluated by the board (the request it answers; NULL for self-reported rows).
+    Written to be re-runnable (``IF NOT EXISTS``), like a migration interrupted before it was recorded.
+    """
+    conn.execute(
+        """CREATE TABLE IF NOT EXISTS evaluation_requests (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'done', 'failed')),
+            hub_repo TEXT NOT NULL,
+            revision TEXT NOT NULL,
+            base_model TEXT NOT NULL,
+            method TEXT NOT NULL,
+            forget_ratio INTEGER NOT NULL,
+            protocol TEXT NOT NULL,
+            requester TEXT NOT NULL,
+            requester_key TEXT NOT NULL,
+            worker TEXT,
+            error TEXT,
+            submission_id INTEGER REFERENCES submissions (id),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )"""
+    )
+    # One live request per model, commit, forget ratio and protocol; a failed one may be asked again.
+    conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS requests_live ON evaluation_requests "
+                 "(hub_repo, revision, forget_ratio, protocol) WHERE status != 'failed'")
+    conn.execute("CREATE INDEX IF NOT EXISTS requests_by_status ON evaluation_requests (status, id)")
+    conn.execute("CREATE INDEX IF NOT EXISTS requests_by_requester ON evaluation_requests (requester_key, created_at)")
+    if "request_id" not in {row[1] for row in conn.execute("PRAGMA table_info(submissions)")}:
+        conn.execute("ALTER TABLE submissions ADD COLUMN request_id INTEGER REFERENCES evaluation_requests (id)")
+
+
 Migration = tuple[str, ...] | Callable[[sqlite3.Connection], None]
 
-MIGRATIONS: tuple[Migration, ...] = (*_V1, _to_v2, _V3, _to_v4)
+MIGRATIONS: tuple[Migration, ...] = (*_V1, _to_v2, _V3, _to_v4, _to_v5)
 """Schema migrations; ``MIGRATIONS[i]`` brings the database to version ``i + 1``. Append, never edit."""
 
 _META_COLUMNS = (
     "id, kind, status, source_format, model_name, base_model, method, forget_ratio, unlearning_modality, "
-    "protocol, protocol_version, submitter, link, hub_repo, precision, created_at"
+    "protocol, protocol_version, submitter, link, hub_repo, precision, created_at, "
+    "request_id IS NOT NULL AS evaluated_by_board"
 )
 _ROBUSTNESS_COLUMNS = (
     "id, submission_id, status, status_reason, with_submission, content_hash, raw, filename, created_at, updated_at"
@@ -351,6 +390,7 @@ class SQLiteStore:
         rate_limit: RateLimit | None = None,
         kind: RowKind | None = None,
         robustness: ParsedRobustness | None = None,
+        request_id: int | None = None,
     ) -> StoredSubmission:
         """Store an upload in one transaction (see :meth:`leaderboard.store.Store.add`)."""
         sub = upload.submission
@@ -360,6 +400,8 @@ class SQLiteStore:
         signature = cells_signature(sub)
         who = submitter_key(meta.submitter)
         with self._transaction() as conn:
+            if request_id is not None:
+                self._running_request(conn, request_id)
             existing = conn.execute(
                 "SELECT id, status, kind, model_name FROM submissions WHERE cells_hash = ? OR content_hash = ? "
                 "ORDER BY id LIMIT 1",
@@ -381,8 +423,8 @@ class SQLiteStore:
                 "INSERT INTO submissions (kind, status, source_format, content_hash, cells_hash, submitter, "
                 "submitter_key, model_name, base_model, method, forget_ratio, unlearning_modality, protocol, "
                 "protocol_version, hub_repo, link, schema_version, submission_json, filename, raw, samples_raw, "
-                "warnings_json, precision, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "warnings_json, precision, created_at, updated_at, request_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     kind.value,
                     status.value,
@@ -409,6 +451,7 @@ class SQLiteStore:
                     precision_variant(sub.provenance),
                     stamp,
                     stamp,
+                    request_id,
                 ),
             )
             new_id = int(cursor.lastrowid or 0)
@@ -431,7 +474,14 @@ class SQLiteStore:
                 ],
             )
             action = "submitted" if kind is RowKind.SUBMISSION else "seeded"
-            self._log(conn, new_id, action, status, None, stamp)
+            if request_id is not None:
+                action = "evaluated by the board"
+                conn.execute(
+                    "UPDATE evaluation_requests SET status = 'done', submission_id = ?, error = NULL, updated_at = ? "
+                    "WHERE id = ?",
+                    (new_id, stamp, request_id),
+                )
+            self._log(conn, new_id, action, status, None if request_id is None else f"E{request_id}", stamp)
             if robustness is not None:
                 file_status = RobustnessStatus.APPROVED if status is Status.APPROVED else RobustnessStatus.PENDING
                 self._insert_robustness(conn, new_id, robustness, file_status, True, stamp)
@@ -672,3 +722,94 @@ class SQLiteStore:
         with self._transaction() as conn:
             self._robustness_status(conn, robustness_id, status, reason, _iso(now))
         return self.get_robustness(robustness_id)
+
+    # -- evaluation requests --
+
+    _REQUEST_COLUMNS = (
+        "id, status, hub_repo, revision, base_model, method, forget_ratio, protocol, requester, worker, error, "
+        "submission_id, created_at, updated_at"
+    )
+
+    @staticmethod
+    def _request(row: sqlite3.Row) -> EvaluationRequest:
+        return EvaluationRequest.model_validate(dict(row))
+
+    def add_request(self, fields: EvaluationRequest, *, now: datetime,
+                    rate_limit: RateLimit | None = None) -> EvaluationRequest:
+        """Store a request as pending, in one transaction (see ``Store.add_request``); ``fields.id`` is ignored."""
+        stamp = _iso(now)
+        who = submitter_key(fields.requester)
+        with self._transaction() as conn:
+            existing = conn.execute(
+                "SELECT id, status FROM evaluation_requests WHERE hub_repo = ? AND revision = ? AND forget_ratio = ? "
+                "AND protocol = ? AND status != 'failed' ORDER BY id LIMIT 1",
+                (fields.hub_repo, fields.revision, fields.forget_ratio, fields.protocol.value),
+            ).fetchone()
+            if existing is not None:
+                raise DuplicateRequest(existing[0], existing[1], fields.hub_repo, fields.revision)
+            if rate_limit is not None:
+                since = _iso(now - timedelta(hours=rate_limit.window_hours))
+                recent = conn.execute(
+                    "SELECT COUNT(*) FROM evaluation_requests WHERE requester_key = ? AND created_at > ?", (who, since)
+                ).fetchone()[0]
+                if recent >= rate_limit.limit:
+                    refusal = RateLimited(fields.requester, rate_limit.limit, rate_limit.window_hours)
+                    refusal.args = (f"rate limit: {fields.requester!r} already made {rate_limit.limit} evaluation "
+                                    f"request(s) in the last {rate_limit.window_hours:g} h; try again later",)
+                    raise refusal
+            cursor = conn.execute(
+                "INSERT INTO evaluation_requests (status, hub_repo, revision, base_model, method, forget_ratio, "
+                "protocol, requester, requester_key, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (RequestStatus.PENDING.value, fields.hub_repo, fields.revision, fields.base_model, fields.method,
+                 fields.forget_ratio, fields.protocol.value, fields.requester, who, stamp, stamp),
+            )
+            new_id = int(cursor.lastrowid or 0)
+        return self.get_request(new_id)
+
+    def claim_request(self, worker: str, *, now: datetime) -> EvaluationRequest | None:
+        """The oldest pending request, now running and claimed by ``worker``; None when none is pending.
+
+        One ``UPDATE ... WHERE status = 'pending'`` inside a ``BEGIN IMMEDIATE`` transaction: two workers (threads
+        or processes) never get the same request.
+        """
+        with self._transaction() as conn:
+            row = conn.execute(
+                "UPDATE evaluation_requests SET status = 'running', worker = ?, error = NULL, updated_at = ? "
+                "WHERE id = (SELECT id FROM evaluation_requests WHERE status = 'pending' ORDER BY id LIMIT 1) "
+                "AND status = 'pending' RETURNING id",
+                (worker, _iso(now)),
+            ).fetchone()
+        return None if row is None else self.get_request(int(row[0]))
+
+    @staticmethod
+    def _running_request(conn: sqlite3.Connection, request_id: int) -> None:
+        row = conn.execute("SELECT status FROM evaluation_requests WHERE id = ?", (request_id,)).fetchone()
+        if row is None:
+            raise RequestNotFound(request_id)
+        if row[0] != RequestStatus.RUNNING.value:
+            raise RequestNotRunning(request_id, row[0])
+
+    def fail_request(self, request_id: int, error: str, *, now: datetime) -> EvaluationRequest:
+        """Mark a running request failed with ``error`` (raises ``RequestNotFound``, ``RequestNotRunning``)."""
+        with self._transaction() as conn:
+            self._running_request(conn, request_id)
+            conn.execute("UPDATE evaluation_requests SET status = 'failed', error = ?, updated_at = ? WHERE id = ?",
+                         (error, _iso(now), request_id))
+        return self.get_request(request_id)
+
+    def get_request(self, request_id: int) -> EvaluationRequest:
+        """One request by id (raises ``RequestNotFound``)."""
+        with self._lock:
+            row = self._conn.execute(f"SELECT {self._REQUEST_COLUMNS} FROM evaluation_requests WHERE id = ?",
+                                     (request_id,)).fetchone()
+        if row is None:
+            raise RequestNotFound(request_id)
+        return self._request(row)
+
+    def list_requests(self, *, limit: int = 200) -> builtins.list[EvaluationRequest]:
+        """The most recent requests, newest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {self._REQUEST_COLUMNS} FROM evaluation_requests ORDER BY id DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [self._request(row) for row in rows]

@@ -23,6 +23,7 @@ from leaderboard.ingest import ParsedUpload, SourceFormat
 if TYPE_CHECKING:
     import pandas as pd
 
+    from benchmark.requests import EvaluationRequest
     from benchmark.robustness import RobustnessFile
     from leaderboard.robustness import ParsedRobustness
 
@@ -221,10 +222,13 @@ class Store(Protocol):
         rate_limit: RateLimit | None = None,
         kind: RowKind | None = None,
         robustness: ParsedRobustness | None = None,
+        request_id: int | None = None,
     ) -> StoredSubmission:
         """Store an upload atomically (``kind`` defaults to reference for reference uploads, else submission).
 
         ``robustness`` is stored in the same transaction, moderated with the submission (approved with it).
+        ``request_id``: the row is the board's evaluation of this running request, which becomes done (with the
+        row's id) in the same transaction; raises ``RequestNotFound`` or ``RequestNotRunning`` otherwise.
 
         Raises:
             DuplicateSubmission: A stored row (any status, references included) has the same cells.
@@ -309,6 +313,32 @@ class Store(Protocol):
 
         Raises ``RobustnessNotFound``.
         """
+        ...
+
+    def add_request(self, fields: EvaluationRequest, *, now: datetime,
+                    rate_limit: RateLimit | None = None) -> EvaluationRequest:
+        """Store an evaluation request as pending (``fields.id`` and status are ignored); returns it with its id.
+
+        Raises:
+            DuplicateRequest: The same model, commit, forget ratio and protocol is pending, running or done.
+            RateLimited: The requester (names compared normalised) reached ``rate_limit`` requests.
+        """
+        ...
+
+    def claim_request(self, worker: str, *, now: datetime) -> EvaluationRequest | None:
+        """Atomically turn the oldest pending request into running, claimed by ``worker``; None if none is pending."""
+        ...
+
+    def fail_request(self, request_id: int, error: str, *, now: datetime) -> EvaluationRequest:
+        """Record a running request's failure and its error. Raises ``RequestNotFound``, ``RequestNotRunning``."""
+        ...
+
+    def get_request(self, request_id: int) -> EvaluationRequest:
+        """One request. Raises ``RequestNotFound``."""
+        ...
+
+    def list_requests(self, *, limit: int = 200) -> builtins.list[EvaluationRequest]:
+        """The most recent requests, newest first."""
         ...
 
     def close(self) -> None:

@@ -30,6 +30,7 @@ from leaderboard.views import (
     CHANGELOG_TYPES,
     COLUMN_GROUPS,
     DEMO_BANNER,
+    EVALUATED_CHOICES,
     SCORE_LINE,
     SORT_LABELS,
     TableQuery,
@@ -185,6 +186,8 @@ def build_leaderboard_tab(board: Leaderboard, blocks: gr.Blocks) -> dict[str, An
         ratio = gr.Dropdown(choices["forget_ratio"], value=ALL, label="Forget ratio %", elem_id="lb-ratio")
         method = gr.Dropdown(choices["method"], value=ALL, label="Method", elem_id="lb-method")
         umod = gr.Dropdown(choices["unlearning_modality"], value=ALL, label="Unlearning modality", elem_id="lb-umod")
+        evaluated = gr.Radio(EVALUATED_CHOICES, value="all", label="Evaluated by", elem_id="lb-evaluated",
+                             info="Rows the board evaluated on request, or self-reported ones.")
     groups = gr.CheckboxGroup([(label, key) for key, label in COLUMN_GROUPS.items()], value=[],
                               label="More columns", elem_id="lb-groups")
     banner = gr.Markdown(DEMO_BANNER, visible=False, elem_id="lb-demo-banner")
@@ -273,20 +276,21 @@ def build_leaderboard_tab(board: Leaderboard, blocks: gr.Blocks) -> dict[str, An
                 gr.Button(interactive=view.query.page > 1), gr.Button(interactive=view.query.page < view.pages),
                 view.query, view.ids, query_string(view.query, row), *plots]
 
-    def from_controls(values: tuple[Any, ...], page: int = 1) -> TableQuery:
+    def from_controls(values: tuple[Any, ...], page: int = 1, evaluated_v: str = "all") -> TableQuery:
         board_value, protocol_value, text, base_v, ratio_v, method_v, umod_v, group_v, sort_v = values
         return TableQuery(board=board_value or "real", protocol=Protocol(protocol_value or "official"),
                           search=(text or "")[:200], base_model=base_v or ALL, forget_ratio=str(ratio_v or ALL),
                           method=method_v or ALL, unlearning_modality=umod_v or ALL, groups=tuple(group_v or ()),
-                          sort_by=sort_v or "rank", page=page)
+                          sort_by=sort_v or "rank", page=page, evaluated=evaluated_v or "all")
 
     def control_values(query: TableQuery) -> list[Any]:
         return [query.board, query.protocol.value, query.search, query.base_model, query.forget_ratio,
                 query.method, query.unlearning_modality, list(query.groups), query.sort_by]
 
     def on_input(*values: Any) -> list[Any]:
-        query = from_controls(values[:9])
-        return render(query, values[9], *values[10:])
+        # The nine controls, the selected row, the four plot inputs, then (optional) the Evaluated-by filter.
+        query = from_controls(values[:9], evaluated_v=values[14] if len(values) > 14 else "all")
+        return render(query, values[9], *values[10:14])
 
     def on_page(step: int) -> Any:
         def turn(query: TableQuery, row: int | None, *plot_values: Any) -> list[Any]:
@@ -296,7 +300,7 @@ def build_leaderboard_tab(board: Leaderboard, blocks: gr.Blocks) -> dict[str, An
 
     def on_clear(query: TableQuery, *plot_values: Any) -> list[Any]:
         cleared = query.cleared()
-        return [*control_values(cleared), *render(cleared, None, *plot_values)]
+        return [*control_values(cleared), *render(cleared, None, *plot_values), cleared.evaluated]
 
     def on_load(request: gr.Request) -> list[Any]:
         params = dict(request.query_params) if request is not None else {}
@@ -307,7 +311,7 @@ def build_leaderboard_tab(board: Leaderboard, blocks: gr.Blocks) -> dict[str, An
         detail, figure = SELECT_HINT, gr.Plot(visible=False)
         if row is not None:
             detail, figure = show_row(query, row)
-        return [*control_values(query), *shown, row, detail, figure]
+        return [*control_values(query), *shown, row, detail, figure, query.evaluated]
 
     def show_row(query: TableQuery, row: int) -> tuple[str, Any]:
         # Only rows on the board (approved, of its kinds): a link must not reveal a pending or rejected one.
@@ -334,17 +338,18 @@ def build_leaderboard_tab(board: Leaderboard, blocks: gr.Blocks) -> dict[str, An
 
     private: dict[str, Any] = {"api_visibility": "private"}
     user_inputs = [board_radio.input, protocol.input, base.input, ratio.input, method.input, umod.input,
-                   groups.input, sort_by.input, search.submit]
-    gr.on(user_inputs, on_input, [*controls, row_state, *plot_inputs], view_outputs, show_progress="minimal",
+                   groups.input, sort_by.input, search.submit, evaluated.input]
+    input_values = [*controls, row_state, *plot_inputs, evaluated]
+    gr.on(user_inputs, on_input, input_values, view_outputs, show_progress="minimal",
           **private).then(None, url, None, js=SYNC_URL_JS, **private)
-    search.input(on_input, [*controls, row_state, *plot_inputs], view_outputs, show_progress="hidden",
+    search.input(on_input, input_values, view_outputs, show_progress="hidden",
                  trigger_mode="always_last", **private).then(None, url, None, js=SYNC_URL_JS, **private)
     for button, step in ((prev_page, -1), (next_page, 1)):
         button.click(on_page(step), [query_state, row_state, *plot_inputs], view_outputs,
                      **private).then(None, url, None, js=SYNC_URL_JS, **private)
-    clear.click(on_clear, [query_state, *plot_inputs], [*controls, *view_outputs],
+    clear.click(on_clear, [query_state, *plot_inputs], [*controls, *view_outputs, evaluated],
                 **private).then(None, url, None, js=SYNC_URL_JS, **private)
-    blocks.load(on_load, None, [*controls, *view_outputs, row_state, details, bars], **private)
+    blocks.load(on_load, None, [*controls, *view_outputs, row_state, details, bars, evaluated], **private)
     table.select(on_select, [query_state, ids_state], [details, bars, row_state, url],
                  **private).then(None, url, None, js=SYNC_URL_JS, **private)
     plot_outputs = [plots_open, tradeoff, modality_plot, robust_plot]

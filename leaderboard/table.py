@@ -76,9 +76,11 @@ META_COLUMNS = (
     "hub_repo",
     "precision",
     "created_at",
+    "evaluated_by_board",
 )
 """Descriptive columns, in order. ``kind`` is ``reference``, ``demo`` or ``submission``; ``precision`` is empty at
-upstream's precision, else how it differs (``4-bit nf4``, ``8-bit``, ``bfloat16``)."""
+upstream's precision, else how it differs (``4-bit nf4``, ``8-bit``, ``bfloat16``); ``evaluated_by_board`` is
+True for a row the board's worker evaluated on request (``leaderboard.requests``), False for self-reported ones."""
 
 # The frame also has the robustness columns (leaderboard.robustness.ROBUSTNESS_COLUMNS) after the summary ones.
 
@@ -206,6 +208,7 @@ class LeaderboardTable:
         unlearning_modality: str | None = None,
         kind: str | None = None,
         search: str | None = None,
+        evaluated_by_board: bool | None = None,
     ) -> LeaderboardTable:
         """Rows matching every given filter (``search``: case-insensitive substring of name, method or submitter).
 
@@ -220,6 +223,8 @@ class LeaderboardTable:
         if unlearning_modality is not None:
             column = frame["unlearning_modality"]
             mask &= column.isna() if unlearning_modality == "not reported" else column == unlearning_modality
+        if evaluated_by_board is not None:
+            mask &= frame["evaluated_by_board"] == evaluated_by_board
         if search:
             needle = search.lower()
             text = frame["model_name"] + "\n" + frame["method"] + "\n" + frame["submitter"]
@@ -309,6 +314,8 @@ def build_table(frames: StoreFrames, *, protocol: Protocol = Protocol.OFFICIAL,
     if not subs.empty and (subs["protocol"] != protocol.value).any():
         raise ValueError("frames mix protocols; read them with frames(protocol=...)")
     subs.index = pd.Index(subs["id"].to_numpy(dtype="int64"), name="submission_id")
+    subs["evaluated_by_board"] = (subs["evaluated_by_board"].fillna(0).astype(bool) if "evaluated_by_board" in subs
+                                  else pd.Series(False, index=subs.index, dtype=bool))
     cells = _scaled(frames.cells)
     ids = [c.id for c in columns]
     values = _pivot(cells, ids, "value").reindex(subs.index)

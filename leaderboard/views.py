@@ -81,6 +81,12 @@ COLUMN_GROUPS: dict[str, str] = {
 
 UNLEARNING_CHOICES = [ALL, "multimodal", "text", "none", "not reported"]
 
+EVALUATED_CHOICES = [("All rows", "all"), ("Evaluated by the board", "board"), ("Self-reported", "self")]
+"""Who produced a row's numbers: the board's worker, on request (``leaderboard.requests``), or its submitter."""
+
+BOARD_BADGE = "evaluated by the board"
+"""The badge of a row the board evaluated itself."""
+
 SCORE_LINE = (
     "**Score** = harmonic mean of *forgetting* (100 − forget/test cells) and *utility* (retain/celebrity cells), "
     "all on 0–100 · ranked only with all 24 cells · 2–4 = rank range from 95 % intervals"
@@ -150,6 +156,8 @@ class TableQuery:
     sort_by: str = "rank"
     """``rank``, a summary column, ``coverage``, ``newest`` or a cell id; always best first."""
     page: int = 1
+    evaluated: str = "all"
+    """``all``, ``board`` (rows the board evaluated on request) or ``self`` (self-reported rows)."""
 
     @property
     def kinds(self) -> tuple[RowKind, ...]:
@@ -158,7 +166,7 @@ class TableQuery:
 
     def filtered(self) -> bool:
         """True when a filter or search narrows the rows."""
-        return bool(self.search.strip()) or any(
+        return bool(self.search.strip()) or self.evaluated != "all" or any(
             v != ALL for v in (self.base_model, self.forget_ratio, self.method, self.unlearning_modality)
         )
 
@@ -197,6 +205,8 @@ class TableQuery:
             query = replace(query, sort_by=get["sort_by"])
         if get["page"].isdigit() and int(get["page"]) >= 1:
             query = replace(query, page=int(get["page"]))
+        if get["evaluated"] in {value for _, value in EVALUATED_CHOICES}:
+            query = replace(query, evaluated=get["evaluated"])
         return query
 
 
@@ -211,6 +221,7 @@ URL_PARAMS = {
     "groups": "cols",
     "sort_by": "sort",
     "page": "page",
+    "evaluated": "evaluated",
 }
 """TableQuery field -> URL parameter."""
 
@@ -284,6 +295,7 @@ def apply_query(table: LeaderboardTable, query: TableQuery) -> LeaderboardTable:
         method=None if query.method == ALL else query.method,
         unlearning_modality=None if query.unlearning_modality == ALL else query.unlearning_modality,
         search=query.search.strip() or None,
+        evaluated_by_board={"board": True, "self": False}.get(query.evaluated),
     )
     if query.sort_by == "rank":
         return filtered
@@ -338,8 +350,10 @@ def rank_text(rank: Any, worst: Any) -> str:
     return str(int(rank)) if worst is pd.NA or int(worst) == int(rank) else f"{int(rank)}–{int(worst)}"
 
 
-def _model_cell(name: str, kind: str, link: str | None, precision: str | None = None) -> str:
+def _model_cell(name: str, kind: str, link: str | None, precision: str | None = None, board: bool = False) -> str:
     badge = " · *community-reported*" if kind == "reference" else ""
+    if board:
+        badge += f" · ✅ *{BOARD_BADGE}*"
     if isinstance(precision, str) and precision:  # not upstream's precision: a visible variant
         badge += f" · **{md(precision)}**"
     return f"{link_md(name, link)}{badge}"
@@ -366,8 +380,9 @@ def table_view(board: Leaderboard, query: TableQuery) -> TableView:
         cols["ID"], types["ID"], widths["ID"] = frame["id"].astype("int64").tolist(), "number", "56px"
     cols["Rank"] = [rank_text(r, w) for r, w in zip(frame["rank"], frame["rank_worst"], strict=True)]
     types["Rank"], widths["Rank"] = "str", "60px"
-    cols["Model"] = [_model_cell(n, k, lk, pr) for n, k, lk, pr in
-                     zip(frame["model_name"], frame["kind"], frame["link"], frame["precision"], strict=True)]
+    cols["Model"] = [_model_cell(n, k, lk, pr, bool(ev)) for n, k, lk, pr, ev in
+                     zip(frame["model_name"], frame["kind"], frame["link"], frame["precision"],
+                         frame["evaluated_by_board"], strict=True)]
     types["Model"], widths["Model"] = "markdown", "170px"
     cols["Method"], types["Method"], widths["Method"] = [md(v) for v in frame["method"]], "markdown", "90px"
     shared = shared_values(full.frame) if not details else {}
@@ -440,7 +455,8 @@ def json_value(value: Any) -> Any:
 
 
 def parse_api_query(*, protocol: str, kinds: str, search: str, base_model: str, forget_ratio: str, method: str,
-                    unlearning_modality: str, sort_by: str) -> tuple[TableQuery, tuple[RowKind, ...]]:
+                    unlearning_modality: str, sort_by: str, evaluated: str = "all"
+                    ) -> tuple[TableQuery, tuple[RowKind, ...]]:
     """The ``/leaderboard`` API's arguments as a query and row kinds; raises ``ValueError`` saying what to fix."""
     protocols = [p.value for p in Protocol]
     if protocol not in protocols:
@@ -461,9 +477,12 @@ def parse_api_query(*, protocol: str, kinds: str, search: str, base_model: str, 
         raise ValueError(f"unknown sort_by {sort_by[:80]!r}; use rank, combined, forgetting, utility, "
                          "forget_score, test_score, retain_score, celebrity_score, coverage, newest or a cell id "
                          "like forget/classification/image_text/accuracy")
+    if (evaluated or "all") not in {value for _, value in EVALUATED_CHOICES}:
+        raise ValueError(f"evaluated must be all, board (evaluated by the board) or self (self-reported), got "
+                         f"{evaluated[:40]!r}")
     query = TableQuery(protocol=Protocol(protocol), search=(search or "")[:200], base_model=base_model or ALL,
                        forget_ratio=ratio, method=method or ALL, unlearning_modality=unlearning_modality or ALL,
-                       sort_by=sort_by)
+                       sort_by=sort_by, evaluated=evaluated or "all")
     return query, tuple(RowKind(k) for k in dict.fromkeys(names))
 
 

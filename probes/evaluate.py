@@ -161,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     info = info.model_copy(update={k: v for k, v in {
         "model_name": args.model_name, "base_model": args.base_model, "method": args.method,
         "unlearning_modality": args.unlearning_modality}.items() if v is not None})
+    if args.method not in (None, "vanilla", "none") and args.unlearning_modality is None:
+        # "none" (no unlearning) was inferred from a model without a method; another method says nothing of it.
+        info = info.model_copy(update={"unlearning_modality": None})
     if args.protocol == "strict" and not model.has_chat_template:
         print(f"error: {args.model} has no chat template, which the strict protocol needs; "
               "use --protocol official", file=sys.stderr)

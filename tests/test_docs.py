@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PARSERS = [
     ("probes.evaluate", "build_parser"),
     ("probes.stress", "build_parser"),
+    ("probes.worker", "build_parser"),
     ("benchmark.reader", "build_parser"),
     ("demo.cli", "build_parser"),
     ("backend.__main__", "_parser"),
