@@ -62,7 +62,7 @@ def make_services(settings: AppSettings) -> Services:
 
     prepare()  # on a ZeroGPU Space: import spaces before anything touches CUDA
     settings.db.parent.mkdir(parents=True, exist_ok=True)
-    board = Leaderboard.open(LeaderboardSettings(db_path=settings.db))
+    board = Leaderboard.open(LeaderboardSettings(db_path=settings.db, hub_dataset=settings.hub_dataset))
     pool = ModelPool(
         settings.models,
         quantize=settings.quantize,
@@ -485,7 +485,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         raise SystemExit(1)
-    build_app(settings).launch(**launch_kwargs(settings))
+    from leaderboard.hub_sync import HubSyncError
+
+    try:
+        app = build_app(settings)
+    except HubSyncError as exc:  # the store's dataset: a missing token, an unreachable Hub, a newer dataset
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    app.launch(**launch_kwargs(settings))
 
 
 if __name__ == "__main__":

@@ -40,6 +40,11 @@ class AppSettings(BaseSettings):
         description="Port to listen on (0 picks a free one). Without MLLMU_PORT, GRADIO_SERVER_PORT is followed.",
     )
     db: Path = Field(default=DEFAULT_DB, description="SQLite file of the leaderboard store (created if absent).")
+    hub_dataset: str | None = Field(
+        default=None,
+        description="Hugging Face dataset (owner/name; a path: a folder) that keeps every submission; the store is "
+        "rebuilt from it on start and --db is only a cache. Needs HF_TOKEN with write access. Default: none.",
+    )
     models: Path | None = Field(
         default=None, description="Model registry YAML. Default: the project's registry, models.yaml."
     )

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from benchmark.errors import FieldIssue, ValidationFailed
@@ -87,6 +87,18 @@ class LeaderboardSettings(BaseSettings):
         default=True,
         description="Seed the demo checkpoints' evaluated results (demo/results) into a fresh store.",
     )
+    hub_dataset: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MLLMU_HUB_DATASET"),
+        description="Keep the store in this Hugging Face dataset (owner/name; a path: a folder) and rebuild the "
+        "SQLite file from it on start (leaderboard.hub_sync); environment variable MLLMU_HUB_DATASET.",
+    )
+    hub_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("HF_TOKEN"),
+        description="Token with write access to hub_dataset; environment variable HF_TOKEN (a Space secret).",
+    )
+
 
 
 class Leaderboard:
@@ -121,10 +133,19 @@ class Leaderboard:
 
     @classmethod
     def open(cls, settings: LeaderboardSettings | None = None, **overrides: Any) -> Leaderboard:
-        """Open the SQLite store named by the settings (``overrides`` replace individual settings)."""
+        """Open the SQLite store named by the settings (``overrides`` replace individual settings).
+
+        With ``hub_dataset`` the store is mirrored to that dataset and rebuilt from it
+        (:func:`leaderboard.hub_sync.open_mirrored`; raises ``HubSyncError`` when it cannot start).
+        """
         from leaderboard.sqlite_store import SQLiteStore
 
         settings = (settings or LeaderboardSettings()).model_copy(update=overrides)
+        if settings.hub_dataset:
+            from leaderboard.hub_sync import open_mirrored, remote_for
+
+            token = settings.hub_token.get_secret_value() if settings.hub_token else None
+            return cls(open_mirrored(settings.db_path, remote_for(settings.hub_dataset, token)), settings)
         return cls(SQLiteStore(settings.db_path), settings)
 
     def close(self) -> None:

@@ -47,6 +47,7 @@ from leaderboard.store import (
     StoredRobustness,
     StoredSubmission,
     StoreFrames,
+    StoreSnapshot,
     cells_signature,
     submitter_key,
 )
@@ -614,7 +615,62 @@ class SQLiteStore:
             pd.DataFrame.from_records(robust_rows, columns=["submission_id", "summary_json"]),
         )
 
-    # -- robustness files --
+    # -- rebuilding --
+
+    def restore(self, snapshot: StoreSnapshot) -> None:
+        """Fill an empty store with ``snapshot`` in one transaction, keeping every id, timestamp and state.
+
+        What ``add`` derives (cells, signatures, submitter keys, precision, robustness summaries) is derived
+        again from the stored submission and files; the id counters continue after the largest restored id.
+        :mod:`leaderboard.hub_sync` rebuilds the store from its dataset with it.
+
+        Raises:
+            ValueError: The store is not empty (nothing changed).
+        """
+        from benchmark.robustness import read_robustness
+
+        with self._transaction() as conn:
+            if conn.execute("SELECT EXISTS (SELECT 1 FROM submissions) OR EXISTS (SELECT 1 FROM events)").fetchone()[0]:
+                raise ValueError(f"{self.path}: restore needs an empty store; this one has rows (nothing changed)")
+            for stored, files in snapshot.submissions:
+                sub, meta = stored.submission, stored.submission.metadata
+                conn.execute(
+                    "INSERT INTO submissions (id, kind, status, status_reason, source_format, content_hash, "
+                    "cells_hash, submitter, submitter_key, model_name, base_model, method, forget_ratio, "
+                    "unlearning_modality, protocol, protocol_version, hub_repo, link, schema_version, "
+                    "submission_json, filename, raw, samples_raw, warnings_json, precision, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (stored.id, stored.kind.value, stored.status.value, stored.status_reason,
+                     stored.source_format.value, stored.content_hash, cells_signature(sub), meta.submitter,
+                     submitter_key(meta.submitter), meta.model_name, meta.base_model, meta.method, meta.forget_ratio,
+                     None if meta.unlearning_modality is None else meta.unlearning_modality.value,
+                     meta.protocol.value, meta.protocol_version, meta.hub_repo, meta.link, sub.schema_version,
+                     sub.model_dump_json(), files.filename, files.results, files.samples,
+                     json.dumps(list(stored.warnings)), precision_variant(sub.provenance), _iso(stored.created_at),
+                     _iso(stored.updated_at)),
+                )
+                conn.executemany(
+                    "INSERT INTO cells (submission_id, key, value, unit, n, n_unparsed, ci_low, ci_high, ci_method) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(stored.id, c.key.id, c.value, c.unit.value, c.n, c.n_unparsed, c.ci_low, c.ci_high, c.ci_method)
+                     for c in sub.cells],
+                )
+            for r in snapshot.robustness:
+                result = read_robustness(r.raw, max_bytes=max(len(r.raw), 1))
+                conn.execute(
+                    "INSERT INTO robustness (id, submission_id, status, status_reason, with_submission, content_hash, "
+                    "schema_version, raw, filename, summary_json, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (r.id, r.submission_id, r.status.value, r.status_reason, int(r.with_submission), r.content_hash,
+                     result.schema_version, r.raw, r.filename, dump_summary(result), _iso(r.created_at),
+                     _iso(r.updated_at)),
+                )
+            conn.executemany(
+                "INSERT INTO events (id, submission_id, action, status, reason, at) VALUES (?, ?, ?, ?, ?, ?)",
+                [(e.id, e.submission_id, e.action, e.status.value, e.reason, _iso(e.at)) for e in snapshot.events],
+            )
+
+        # -- robustness files --
 
     def _insert_robustness(self, conn: sqlite3.Connection, submission_id: int, parsed: ParsedRobustness,
                            status: RobustnessStatus, with_submission: bool, stamp: str) -> int:

@@ -187,6 +187,17 @@ class RawFiles(NamedTuple):
     filename: str | None
 
 
+class StoreSnapshot(NamedTuple):
+    """Everything a store holds, as its typed records: what :mod:`leaderboard.hub_sync` rebuilds a store from."""
+
+    submissions: list[tuple[StoredSubmission, RawFiles]]
+    """Every row (any kind and status) with its files as uploaded, by id."""
+    robustness: list[StoredRobustness]
+    """Every robustness file (any status), by id."""
+    events: list[Event]
+    """Every event, by id (``model_name`` and ``kind`` are read from the row, not restored)."""
+
+
 class StoreFrames(NamedTuple):
     """Bulk read for the table: one row per submission, and its cells in long form."""
 
