@@ -100,7 +100,6 @@ class LeaderboardSettings(BaseSettings):
     )
 
 
-
 class Leaderboard:
     """Submissions in, ranked tables out."""
 
