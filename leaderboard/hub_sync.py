@@ -4,21 +4,21 @@ A Space's disk is wiped on restart unless the host pays for persistent storage, 
 the reference and demo rows, so a wiped board looks normal with every community submission gone. With
 ``MLLMU_HUB_DATASET`` set, the dataset is the record and the SQLite file a cache:
 
-* every store write (:class:`MirroredStore` overrides the four writes of :class:`~leaderboard.sqlite_store.
-  SQLiteStore`) rewrites the documents of the rows it touched in a local folder, atomically, and records
-  their paths in a durable pending list (``.sync/pending.json``) before writing them;
+* every store write (:class:`MirroredStore` overrides the writes of :class:`~leaderboard.sqlite_store.
+  SQLiteStore`) rewrites the documents of the rows and requests it touched in a local folder, atomically,
+  and records their paths in a durable pending list (``.sync/pending.json``) before writing them;
 * a :class:`Remote` pushes the pending documents as one commit (the Hub: ``HfApi.create_commit``, in the
   background, so a submit does not wait for the network; a local folder: copies, for tests and hosts with a
   mounted volume). A failed push keeps them pending: they go with the next change, a retry a minute later,
   or the next start;
 * on start (:func:`open_mirrored`): pending documents are pushed, the dataset is pulled into the local
   folder, SQLite events newer than the dataset's (a crash between the SQLite commit and the document write)
-  are mirrored, and a SQLite file that differs from the dataset is set aside and the store rebuilt from the
-  documents (:meth:`~leaderboard.sqlite_store.SQLiteStore.restore`: ids, timestamps, states, robustness
-  versions and events kept, so the board is the same). Reference and demo rows are seeded afterwards only
-  where missing.
+  and requests the SQLite file has newer are mirrored, and a SQLite file that differs from the dataset is
+  set aside and the store rebuilt from the documents (:meth:`~leaderboard.sqlite_store.SQLiteStore.restore`:
+  ids, timestamps, states, robustness versions, events and requests kept, so the board is the same).
+  Reference and demo rows are seeded afterwards only where missing.
 
-The dataset's layout (one document per row and per robustness file; the uploaded files verbatim beside)::
+The dataset's layout (one document per row, robustness file and request; uploaded files verbatim beside)::
 
     dataset.json                               {"format": "mllmu-arena/dataset", "version": 1, "kinds": {...}}
     submissions/000/000012.json                a row: state, canonical submission, its events (its history)
@@ -26,6 +26,7 @@ The dataset's layout (one document per row and per robustness file; the uploaded
     submissions/000/000012.samples.jsonl       the uploaded samples file, verbatim (if any)
     robustness/000/000003.json                 a robustness file's state (every version is its own id)
     robustness/000/000003.file.json            the uploaded robustness file, verbatim
+    requests/000/000005.json                   an evaluation request (a done one names the row it became)
 
 Each document carries ``format`` and ``version``. :data:`KINDS` is the registry of document kinds: a new
 table is mirrored by adding a kind (its folder, version, writer and reader) and reading it in :func:`load`;
@@ -50,6 +51,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from benchmark.files import atomic_write, dumps
+from benchmark.requests import EvaluationRequest
 from benchmark.submission import Submission
 from leaderboard.errors import LeaderboardError
 from leaderboard.ingest import SourceFormat
@@ -105,7 +107,8 @@ class DocumentKind:
 
 SUBMISSION = DocumentKind("submission", "submissions", 1)
 ROBUSTNESS = DocumentKind("robustness", "robustness", 1)
-KINDS: dict[str, DocumentKind] = {kind.name: kind for kind in (SUBMISSION, ROBUSTNESS)}
+REQUEST = DocumentKind("evaluation_request", "requests", 1)
+KINDS: dict[str, DocumentKind] = {kind.name: kind for kind in (SUBMISSION, ROBUSTNESS, REQUEST)}
 """The registry of mirrored document kinds (add one here, with its writer and reader, for a new table)."""
 
 MANIFEST = "dataset.json"
@@ -195,6 +198,12 @@ def robustness_documents(stored: StoredRobustness) -> dict[str, bytes]:
     return {file_path: stored.raw, ROBUSTNESS.path(stored.id): dumps(doc).encode()}
 
 
+def request_documents(request: EvaluationRequest) -> dict[str, bytes]:
+    """An evaluation request's document (a done one names the row it became: the row is marked evaluated)."""
+    doc = {"format": REQUEST.format, "version": REQUEST.version, **json.loads(request.model_dump_json())}
+    return {REQUEST.path(request.id): dumps(doc).encode()}
+
+
 def manifest_document() -> bytes:
     """``dataset.json``: the document kinds and versions this app writes."""
     return dumps({"format": f"{FORMAT}/dataset", "version": 1,
@@ -271,6 +280,16 @@ def _load_robustness(root: Path, path: Path) -> StoredRobustness:
         raise HubSyncError(f"{path}: not a valid {ROBUSTNESS.name} document ({exc})") from exc
 
 
+def _load_request(path: Path) -> EvaluationRequest:
+    from pydantic import ValidationError
+
+    doc = _checked(_read_json(path), REQUEST, path)
+    try:
+        return EvaluationRequest.model_validate(doc)
+    except ValidationError as exc:
+        raise HubSyncError(f"{path}: not a valid {REQUEST.name} document ({exc})") from exc
+
+
 def _documents(root: Path, kind: DocumentKind) -> list[Path]:
     return sorted(p for p in (root / kind.folder).glob("*/*.json") if re.fullmatch(r"\d+\.json", p.name))
 
@@ -296,8 +315,9 @@ def load(root: Path) -> StoreSnapshot:
         rows.append((stored, files))
         events += row_events
     robustness = [_load_robustness(root, path) for path in _documents(root, ROBUSTNESS)]
+    requests = [_load_request(path) for path in _documents(root, REQUEST)]
     return StoreSnapshot(sorted(rows, key=lambda r: r[0].id), sorted(robustness, key=lambda r: r.id),
-                         sorted(events, key=lambda e: e.id))
+                         sorted(events, key=lambda e: e.id), tuple(sorted(requests, key=lambda q: q.id)))
 
 
 # -- remotes --------------------------------------------------------------------------------------------
@@ -642,10 +662,12 @@ class MirroredStore(SQLiteStore):
         """The newest event id written to the mirror."""
         self._sync_lock = threading.Lock()
 
-    def _sync(self) -> None:
+    def _sync(self, requests: Iterable[int] = ()) -> None:
         with self._sync_lock:
             try:
                 self.mirrored_up_to = mirror_changes(self, self.mirror, self.mirrored_up_to)
+                for request_id in requests:
+                    self.mirror.write(request_documents(self.get_request(request_id)))
             except (OSError, HubSyncError) as exc:  # committed in SQLite: the next write or start mirrors it
                 LOG.error("could not write the store's documents to %s (%s); they are written with the next change "
                           "or on the next start", self.mirror.folder, exc)
@@ -653,10 +675,29 @@ class MirroredStore(SQLiteStore):
         self.mirror.schedule()
 
     def add(self, *args: Any, **kwargs: Any) -> StoredSubmission:
-        """``SQLiteStore.add``, mirrored."""
+        """``SQLiteStore.add``, mirrored (with the request it answers, if any)."""
         stored = super().add(*args, **kwargs)
-        self._sync()
+        self._sync([kwargs["request_id"]] if kwargs.get("request_id") is not None else [])
         return stored
+
+    def add_request(self, *args: Any, **kwargs: Any) -> EvaluationRequest:
+        """``SQLiteStore.add_request``, mirrored."""
+        request = super().add_request(*args, **kwargs)
+        self._sync([request.id])
+        return request
+
+    def claim_request(self, *args: Any, **kwargs: Any) -> EvaluationRequest | None:
+        """``SQLiteStore.claim_request``, mirrored."""
+        request = super().claim_request(*args, **kwargs)
+        if request is not None:
+            self._sync([request.id])
+        return request
+
+    def fail_request(self, *args: Any, **kwargs: Any) -> EvaluationRequest:
+        """``SQLiteStore.fail_request``, mirrored."""
+        request = super().fail_request(*args, **kwargs)
+        self._sync([request.id])
+        return request
 
     def set_status(self, *args: Any, **kwargs: Any) -> StoredSubmission:
         """``SQLiteStore.set_status``, mirrored."""
@@ -683,28 +724,46 @@ class MirroredStore(SQLiteStore):
 
 
 class Fingerprint(NamedTuple):
-    """What must agree for a SQLite file to be a valid cache of the dataset: ids and every event."""
+    """What must agree for a SQLite file to be a valid cache of the dataset: ids, every event, every request."""
 
     rows: tuple[int, ...]
     robustness: tuple[int, ...]
     events: tuple[tuple[int, int, str, str, str | None, str], ...]
+    requests: tuple[tuple[int, str, str], ...]
 
 
-def fingerprint(rows: Iterable[int], robustness: Iterable[int], events: Iterable[Event]) -> Fingerprint:
+def _stamp(request: EvaluationRequest) -> str:
+    return "" if request.updated_at is None else _iso(request.updated_at)
+
+
+def fingerprint(rows: Iterable[int], robustness: Iterable[int], events: Iterable[Event],
+                requests: Iterable[EvaluationRequest]) -> Fingerprint:
     """The fingerprint of a store's or a snapshot's contents."""
     return Fingerprint(tuple(sorted(rows)), tuple(sorted(robustness)),
                        tuple(sorted((e.id, e.submission_id, e.action, e.status.value, e.reason, _iso(e.at))
-                                    for e in events)))
+                                    for e in events)),
+                       tuple(sorted((q.id, q.status.value, _stamp(q)) for q in requests)))
 
 
 def _store_fingerprint(store: SQLiteStore) -> Fingerprint:
     events = store.events(limit=1 << 62)
     # Every row has at least its "submitted" or "seeded" event: its rows are those its events name.
-    return fingerprint({e.submission_id for e in events}, (r.id for r in store.list_robustness()), events)
+    return fingerprint({e.submission_id for e in events}, (r.id for r in store.list_robustness()), events,
+                       store.list_requests(limit=1 << 62))
 
 
 def _snapshot_fingerprint(snapshot: StoreSnapshot) -> Fingerprint:
-    return fingerprint((s.id for s, _ in snapshot.submissions), (r.id for r in snapshot.robustness), snapshot.events)
+    return fingerprint((s.id for s, _ in snapshot.submissions), (r.id for r in snapshot.robustness), snapshot.events,
+                       snapshot.requests)
+
+
+def mirror_requests(store: SQLiteStore, mirror: Mirror, known: Iterable[EvaluationRequest]) -> int:
+    """Write the documents of the store's requests the mirror lacks or has older (requests log no events)."""
+    stamps = {q.id: _stamp(q) for q in known}
+    newer = [q for q in store.list_requests(limit=1 << 62) if q.id not in stamps or _stamp(q) > stamps[q.id]]
+    for request in newer:
+        mirror.write(request_documents(request))
+    return len(newer)
 
 
 def _set_aside(path: Path) -> Path:
@@ -740,9 +799,10 @@ def open_mirrored(db_path: str | Path, remote: Remote, *, folder: str | Path | N
     fresh = with_cache.fresh
     try:
         caught_up = mirror_changes(with_cache, mirror, newest)
-        if caught_up != newest:
-            LOG.warning("mirrored SQLite events %d-%d that the dataset lacked (written before a crash)",
-                        newest + 1, caught_up)
+        requests = mirror_requests(with_cache, mirror, snapshot.requests)
+        if caught_up != newest or requests:
+            LOG.warning("mirrored %d SQLite event(s) and %d request(s) that the dataset lacked (written before a "
+                        "crash)", caught_up - newest, requests)
             snapshot = load(mirror.folder)
             newest = caught_up
         cached = _store_fingerprint(with_cache)

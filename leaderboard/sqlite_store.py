@@ -620,6 +620,7 @@ class SQLiteStore:
     def restore(self, snapshot: StoreSnapshot) -> None:
         """Fill an empty store with ``snapshot`` in one transaction, keeping every id, timestamp and state.
 
+        Rows, robustness files, events and evaluation requests (a done request and its row name each other).
         What ``add`` derives (cells, signatures, submitter keys, precision, robustness summaries) is derived
         again from the stored submission and files; the id counters continue after the largest restored id.
         :mod:`leaderboard.hub_sync` rebuilds the store from its dataset with it.
@@ -629,8 +630,10 @@ class SQLiteStore:
         """
         from benchmark.robustness import read_robustness
 
+        now_utc = datetime.now(UTC)
         with self._transaction() as conn:
-            if conn.execute("SELECT EXISTS (SELECT 1 FROM submissions) OR EXISTS (SELECT 1 FROM events)").fetchone()[0]:
+            if conn.execute("SELECT EXISTS (SELECT 1 FROM submissions) OR EXISTS (SELECT 1 FROM events) "
+                            "OR EXISTS (SELECT 1 FROM evaluation_requests)").fetchone()[0]:
                 raise ValueError(f"{self.path}: restore needs an empty store; this one has rows (nothing changed)")
             for stored, files in snapshot.submissions:
                 sub, meta = stored.submission, stored.submission.metadata
@@ -669,6 +672,19 @@ class SQLiteStore:
                 "INSERT INTO events (id, submission_id, action, status, reason, at) VALUES (?, ?, ?, ?, ?, ?)",
                 [(e.id, e.submission_id, e.action, e.status.value, e.reason, _iso(e.at)) for e in snapshot.events],
             )
+            for q in snapshot.requests:
+                created = q.created_at or now_utc
+                conn.execute(
+                    "INSERT INTO evaluation_requests (id, status, hub_repo, revision, base_model, method, "
+                    "forget_ratio, protocol, requester, requester_key, worker, error, submission_id, created_at, "
+                    "updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (q.id, q.status.value, q.hub_repo, q.revision, q.base_model, q.method, q.forget_ratio,
+                     q.protocol.value, q.requester, submitter_key(q.requester), q.worker, q.error, q.submission_id,
+                     _iso(created), _iso(q.updated_at or created)),
+                )
+                if q.submission_id is not None:  # the row is the board's evaluation of this request
+                    conn.execute("UPDATE submissions SET request_id = ? WHERE id = ?", (q.id, q.submission_id))
 
         # -- robustness files --
 

@@ -196,6 +196,8 @@ class StoreSnapshot(NamedTuple):
     """Every robustness file (any status), by id."""
     events: list[Event]
     """Every event, by id (``model_name`` and ``kind`` are read from the row, not restored)."""
+    requests: tuple[EvaluationRequest, ...] = ()
+    """Every evaluation request, by id (a done one names the row it became)."""
 
 
 class StoreFrames(NamedTuple):

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
+from benchmark.requests import EvaluationRequest, RequestStatus
 from benchmark.vocabulary import Protocol
-from leaderboard import hub_sync
+from leaderboard import hub_sync, requests
 from leaderboard.hub_sync import FolderRemote, HubRemote, HubSyncError, MirroredStore, open_mirrored, remote_for
 from leaderboard.references import REFERENCES
 from leaderboard.service import DEMO_RESULTS, Leaderboard, LeaderboardSettings
@@ -57,6 +58,7 @@ def observed(board: Leaderboard) -> dict[str, Any]:
         "robustness": [(r.id, r.submission_id, r.status, r.status_reason, r.with_submission, r.raw, r.filename,
                         r.created_at, r.updated_at) for r in store.list_robustness()],
         "events": store.events(limit=10_000),
+        "requests": store.list_requests(limit=10_000),
         "changelog": board.changelog(),
         "version": board.version,
     }
@@ -196,9 +198,10 @@ def test_a_dataset_written_by_a_newer_app_or_tampered_with_is_refused(tmp_path):
     manifest = remote.root / "dataset.json"
     saved = manifest.read_text()
     newer = json.loads(saved)
-    newer["kinds"]["evaluation_request"] = {"folder": "requests", "version": 1}
+    newer["kinds"]["comment"] = {"folder": "comments", "version": 1}  # a table this code does not know
+    newer["kinds"]["submission"]["version"] = 2
     manifest.write_text(json.dumps(newer))
-    with pytest.raises(HubSyncError, match="evaluation_request.*newer mllmu-arena; upgrade"):
+    with pytest.raises(HubSyncError, match="cannot read \\(comment, submission\\).*newer mllmu-arena; upgrade"):
         open_board(Disk(tmp_path / "b"), remote)
     manifest.write_text(saved)
     results = next(remote.root.glob("submissions/*/*.results.json"))
@@ -293,3 +296,44 @@ def test_robustness_status_changes_alone_are_mirrored(tmp_path):
     doc = json.loads((remote.root / hub_sync.ROBUSTNESS.path(added.id)).read_text())
     assert (doc["status"], doc["status_reason"]) == (RobustnessStatus.REJECTED.value, "not rerun")
 
+
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+def evaluation_request(repo: str) -> EvaluationRequest:
+    return EvaluationRequest(id=0, hub_repo=repo, revision=SHA, base_model="demo-base", method="vanilla",
+                             forget_ratio=10, protocol=Protocol.OFFICIAL, requester="carol")
+
+
+def board_result(repo: str) -> bytes:
+    data = json.loads((DEMO_RESULTS / "demo-vanilla.submission.json").read_text())
+    data["metadata"].update(model_name=repo, hub_repo=repo, hub_revision=SHA)
+    return json.dumps(data).encode()
+
+
+def test_evaluation_requests_and_the_rows_they_became_survive_a_restart(tmp_path):
+    remote = FolderRemote(tmp_path / "dataset")
+    disk = Disk(tmp_path / "a")
+    with open_board(disk, remote, seed_demo=False) as board:
+        for repo in ("org/done", "org/failed", "org/waiting", "org/running"):
+            board.add_request(evaluation_request(repo))
+        board.claim_request("gpu-1")
+        ok, _, row = requests.complete(board, "E1", board_result("org/done"))
+        assert ok and row is not None
+        board.claim_request("gpu-1")
+        board.fail_request(2, "CUDA out of memory")
+        board.claim_request("gpu-2")  # E3 is running when the disk is wiped
+        before = observed(board)
+    assert [r["evaluated_by_board"] for r in before["real"]["rows"] if r["model_name"] == "org/done"] == [True]
+    assert json.loads((remote.root / hub_sync.REQUEST.path(1)).read_text())["submission_id"] == row
+    with open_board(Disk(tmp_path / "b"), remote, seed_demo=False) as board:
+        assert observed(board) == before
+        assert [q.status for q in board.requests()] == [RequestStatus.PENDING, RequestStatus.RUNNING,
+                                                        RequestStatus.FAILED, RequestStatus.DONE]
+    with Leaderboard.open(LeaderboardSettings(db_path=disk.db, seed_demo=False)) as plain:  # not mirrored: a crash
+        plain.claim_request("gpu-3")
+        before = observed(plain)
+    with open_board(disk, remote, seed_demo=False) as board:
+        assert observed(board) == before
+    assert json.loads((remote.root / hub_sync.REQUEST.path(4)).read_text())["worker"] == "gpu-3"
