@@ -104,7 +104,7 @@ def check_hub_model(repo: str, revision: str) -> str:
                               "(HF_HUB_OFFLINE=1)") from None
     except HFValidationError as exc:
         raise HubModelProblem(f"invalid model id or revision: {exc}") from None
-    except OSError as exc:  # network errors (httpx and requests errors are OSErrors)
+    except Exception as exc:  # noqa: BLE001 - network and HTTP errors (httpx's are not OSErrors): say so, plainly
         raise HubModelProblem(f"could not reach the Hub to check {where} ({type(exc).__name__}); try again "
                               "later") from None
     if not COMMIT.match(commit):

@@ -197,3 +197,28 @@ def test_self_reported_rows_are_not_marked(empty_board):
     assert "evaluated by the board" not in table_view(empty_board, TableQuery()).display["Model"].iloc[0]
     assert TableQuery.from_params({"evaluated": "self"}).evaluated == "self"
     assert TableQuery.from_params({"evaluated": "nonsense"}).evaluated == "all"
+
+
+def test_online_the_hub_listing_is_checked_and_network_errors_are_plain(monkeypatch, tmp_path):
+    import httpx
+    import huggingface_hub
+    from huggingface_hub import constants
+    from huggingface_hub.hf_api import ModelInfo
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"model_type": "llava"}))
+    listing = {"id": REPO, "sha": SHA, "siblings": [{"rfilename": "config.json"}, {"rfilename": "model.safetensors"}]}
+    monkeypatch.setattr(huggingface_hub, "model_info", lambda repo, revision=None: ModelInfo(**listing))
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda repo, name, revision=None: str(config))
+    assert requests.check_hub_model(REPO, "main") == SHA
+    listing["siblings"] = [{"rfilename": "pytorch_model.bin"}]
+    with pytest.raises(requests.HubModelProblem, match="no \\*.safetensors weights \\(it has only pytorch_model.bin"):
+        requests.check_hub_model(REPO, "main")
+
+    def offline(repo, revision=None):
+        raise httpx.ConnectError("no route to host")
+
+    monkeypatch.setattr(huggingface_hub, "model_info", offline)
+    with pytest.raises(requests.HubModelProblem, match="could not reach the Hub to check .* \\(ConnectError\\)"):
+        requests.check_hub_model(REPO, "main")
