@@ -41,7 +41,7 @@ def main() -> None:
     """Fill, then time the three restarts."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=1000, help="rows to mirror (default 1000)")
-    parser.add_argument("--repeat", type=int, default=3, help="timed restarts of each kind (best is shown)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed restarts of each kind (default 3; best shown)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -50,6 +50,7 @@ ENTRY_POINTS: tuple[tuple[str, ...], ...] = (
     ("-m", "unlearning", "prompting"),
     ("bench/eval_throughput.py",),
     ("bench/leaderboard_scale.py",),
+    ("bench/hub_rebuild.py",),
 )
 
 # The module run by `python -m MODULE` and the function that builds its parser (as tests/test_docs.py lists them).
