@@ -18,6 +18,8 @@ Batches are left padded; greedy results do not depend on the batch size
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import threading
 import time
@@ -147,6 +149,104 @@ def _check_length(loaded: LoadedModel, indices: Sequence[int], enc: Any, max_new
             )
 
 
+MIN_SHARED_PREFIX = 32
+"""Fewest shared prompt tokens worth computing once for a whole batch (below that, prefill as usual)."""
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """A batch's prompts as one shared prefix (computed once) and per-row suffixes (left padded after it)."""
+
+    length: int
+    """Tokens in the shared prefix."""
+    images: int
+    """Images inside the shared prefix (the first ``images`` of every row)."""
+    pixel_rows: tuple[int, ...]
+    """Row offsets of each request's first image in ``pixel_values``."""
+
+
+def _shared_prefix(loaded: LoadedModel, enc: Any, image_counts: Sequence[int]) -> _Shared | None:
+    """The longest prompt prefix that every request of the batch shares, token for token and image for image.
+
+    Few-shot prompts of one task share a long prefix (the demonstrations and their portraits): it is computed
+    once and its keys and values reused by every row, as vLLM's automatic prefix caching does. Only for
+    processors whose output is ``input_ids``, ``attention_mask`` and one ``pixel_values`` row per image with a
+    fixed number of image tokens (LLaVA); any other layout, or a short prefix, returns None (plain prefill).
+    """
+    import torch
+
+    if set(enc.keys()) - {"input_ids", "attention_mask", "pixel_values"} or len(image_counts) < 2:
+        return None
+    ids, mask = enc["input_ids"], enc["attention_mask"].bool()
+    rows = [ids[i][mask[i]] for i in range(ids.shape[0])]
+    shortest = min(len(r) for r in rows)
+    head = torch.stack([r[:shortest] for r in rows])
+    length = min(int((head == head[0]).all(dim=0).long().cumprod(0).sum()), shortest - 1)
+    pixels = enc.get("pixel_values")
+    images = 0
+    offsets = [0, *itertools.accumulate(image_counts)][:-1]
+    if sum(image_counts):
+        image_id = getattr(loaded.processor, "image_token_id", None)
+        if image_id is None or pixels is None or pixels.ndim != 4 or pixels.shape[0] != sum(image_counts):
+            return None
+        per_image = [int((r == image_id).sum()) for r in rows]
+        first = next(i for i, n in enumerate(image_counts) if n)
+        tokens = per_image[first] // image_counts[first]
+        if tokens == 0 or any(t != tokens * n for t, n in zip(per_image, image_counts, strict=True)):
+            return None  # not a fixed number of tokens per image (e.g. LLaVA-NeXT's tiles): plain prefill
+        starts = (rows[0] == image_id).nonzero().flatten().tolist()[::tokens]  # where each image's tokens begin
+        images = sum(1 for start in starts if start + tokens <= length)
+        for j in range(images):  # the same image tokens can stand for other portraits: compare the pixels
+            if not all(torch.equal(pixels[o + j], pixels[offsets[0] + j]) for o in offsets[1:]):
+                images = j
+                break
+        if images < len(starts) and starts[images] < length:  # end the prefix before the first image not shared
+            length = starts[images]
+    if length < MIN_SHARED_PREFIX:
+        return None
+    return _Shared(length=length, images=images, pixel_rows=tuple(offsets))
+
+
+def _with_shared_prefix(
+    model: Any, enc: Any, shared: _Shared, image_counts: Sequence[int], pad_id: int
+) -> dict[str, Any]:
+    """Run the shared prefix once; return inputs for ``generate`` that continue from its cache.
+
+    The returned ``input_ids`` are ``[prefix | padding | suffix]`` per row with an attention mask that hides
+    the padding; ``generate`` derives each token's position from that mask, so every row sees exactly the
+    positions (and, greedy, the answer) of its own unpadded prompt.
+    """
+    import torch
+
+    ids, mask = enc["input_ids"], enc["attention_mask"].bool()
+    rows = [ids[i][mask[i]] for i in range(ids.shape[0])]
+    n, width = len(rows), shared.length + max(len(r) - shared.length for r in rows)
+    pixels = enc.get("pixel_values")
+    prefix = rows[0][: shared.length].unsqueeze(0)
+    first = shared.pixel_rows[0]
+    prefix_inputs: dict[str, Any] = {}
+    if shared.images:
+        prefix_inputs["pixel_values"] = pixels[first : first + shared.images]
+    out = model(input_ids=prefix, attention_mask=torch.ones_like(prefix), use_cache=True, logits_to_keep=1,
+                **prefix_inputs)
+    cache = out.past_key_values
+    cache.batch_repeat_interleave(n)
+    input_ids = torch.full((n, width), pad_id, dtype=ids.dtype, device=ids.device)
+    attention = torch.zeros((n, width), dtype=enc["attention_mask"].dtype, device=ids.device)
+    input_ids[:, : shared.length] = prefix
+    attention[:, : shared.length] = 1
+    for i, row in enumerate(rows):
+        suffix = row[shared.length :]
+        input_ids[i, width - len(suffix) :] = suffix
+        attention[i, width - len(suffix) :] = 1
+    inputs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention, "past_key_values": cache}
+    if pixels is not None:
+        rest = [pixels[o + shared.images : o + count] for o, count in zip(shared.pixel_rows, image_counts, strict=True)]
+        if sum(len(r) for r in rest):
+            inputs["pixel_values"] = torch.cat(rest)
+    return inputs
+
+
 def _cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     """Cut ``text`` before the earliest stop string; also say whether one was found."""
     positions = [p for p in (text.find(s) for s in stop if s) if p >= 0]
@@ -155,23 +255,42 @@ def _cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     return text[: min(positions)], True
 
 
+@functools.lru_cache(maxsize=8)
+def _closing_tokens(tokenizer: Any, stops: tuple[str, ...]) -> frozenset[int]:
+    """Token ids that can complete one of ``stops``: those whose text has a stop string's last character.
+
+    Tokens that decode to nothing or to a partial character (byte pieces) are kept too, to be safe.
+    """
+    lasts = {s[-1] for s in stops}
+    found = set()
+    for token_id in range(len(tokenizer)):
+        text = tokenizer.decode([token_id])
+        if not text or "\ufffd" in text or any(c in text for c in lasts):
+            found.add(token_id)
+    return frozenset(found)
+
+
 def _stopping_criteria(loaded: LoadedModel, prompt_length: int, stop: Sequence[str]) -> Any:
+    import torch
     from transformers import StoppingCriteria
 
     tokenizer = loaded.tokenizer
     stops = tuple(s for s in stop if s)
-    # A new stop string can only be in the last few tokens (every token is at least one byte).
+    # A new stop string can only be in the last few tokens (every token is at least one byte), and only once a
+    # token that ends it has been generated: the rows are decoded only then, not at every step.
     window = max((len(s.encode()) for s in stops), default=0) + 2
+    closing = torch.tensor(sorted(_closing_tokens(tokenizer, stops)), dtype=torch.long)
 
     class _StopStrings(StoppingCriteria):
         def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
-            import torch
-
-            done = [
-                any(s in tokenizer.decode(row[prompt_length:][-window:], skip_special_tokens=True) for s in stops)
-                for row in input_ids
-            ]
-            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)  # type: ignore[return-value]
+            done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+            if input_ids.shape[1] <= prompt_length:
+                return done  # type: ignore[return-value]
+            candidates = torch.isin(input_ids[:, -1], closing.to(input_ids.device)).nonzero().flatten().tolist()
+            for i in candidates:
+                text = tokenizer.decode(input_ids[i, prompt_length:][-window:], skip_special_tokens=True)
+                done[i] = any(s in text for s in stops)
+            return done  # type: ignore[return-value]
 
     return _StopStrings()
 
@@ -233,6 +352,7 @@ def generate_batch(
     stop_when: Callable[[str], bool] | None = None,
     batch_size: int = 8,
     progress: Progress | None = None,
+    share_prefix: bool = True,
 ) -> list[str]:
     """Greedy-decode every request, in batches, and return the continuations in request order.
 
@@ -246,6 +366,8 @@ def generate_batch(
             full-length generation would have started with.
         batch_size: Requests per forward pass (left padded).
         progress: Called as ``progress(done, total)`` after each batch.
+        share_prefix: Compute the prompt prefix that all requests of a batch share (few-shot demonstrations and
+            their images) once and continue every row from its cache; the answers are those of a plain prefill.
 
     Returns:
         The continuation (prompt excluded) of each request, without special tokens.
@@ -265,19 +387,23 @@ def generate_batch(
     for indices in _batches(requests, batch_size):
         enc = _encode(loaded, [requests[i] for i in indices])
         _check_length(loaded, indices, enc, max_new_tokens)
-        prompt_length = enc["input_ids"].shape[1]
-        extra: dict[str, Any] = {}
-        criteria = []
-        if stop:
-            criteria.append(_stopping_criteria(loaded, prompt_length, stop))
-        if stop_when is not None:
-            criteria.append(_predicate_criteria(loaded, prompt_length, stop_when))
-        if criteria:
-            from transformers import StoppingCriteriaList
-
-            extra["stopping_criteria"] = StoppingCriteriaList(criteria)
+        counts = [len(requests[i].images) for i in indices]
+        shared = _shared_prefix(loaded, enc, counts) if share_prefix else None
         with loaded.activated() as model, torch.inference_mode():
-            output = model.generate(**enc, generation_config=config, **extra)
+            inputs = dict(enc) if shared is None else _with_shared_prefix(model, enc, shared, counts,
+                                                                          loaded.tokenizer.pad_token_id)
+            prompt_length = inputs["input_ids"].shape[1]
+            extra: dict[str, Any] = {}
+            criteria = []
+            if stop:
+                criteria.append(_stopping_criteria(loaded, prompt_length, stop))
+            if stop_when is not None:
+                criteria.append(_predicate_criteria(loaded, prompt_length, stop_when))
+            if criteria:
+                from transformers import StoppingCriteriaList
+
+                extra["stopping_criteria"] = StoppingCriteriaList(criteria)
+            output = model.generate(**inputs, generation_config=config, **extra)
         for row, index in zip(output[:, prompt_length:], indices, strict=True):
             text = loaded.tokenizer.decode(row, skip_special_tokens=True)
             results[index] = _cut_at_stop(text, stop)[0]
@@ -476,6 +602,7 @@ def score_candidates(
     *,
     batch_size: int = 8,
     progress: Progress | None = None,
+    share_prefix: bool = True,
 ) -> list[dict[str, float]]:
     """Next-token log-probabilities of each candidate after each prompt (one forward pass per batch).
 
@@ -483,6 +610,7 @@ def score_candidates(
     begin it right after the prompt, spelled with or without a leading space
     ("B" and " B" are both ways to answer "ASSISTANT:"). Log-probabilities are
     over the whole vocabulary; normalise over the candidates to compare them.
+    A prompt prefix shared by a whole batch is computed once (``share_prefix``, as in :func:`generate_batch`).
 
     Raises:
         ValueError: two candidates begin with the same token.
@@ -499,8 +627,18 @@ def score_candidates(
         batch = [requests[i] for i in indices]
         enc = _encode(loaded, batch)
         _check_length(loaded, indices, enc, 1)
+        counts = [len(r.images) for r in batch]
+        shared = _shared_prefix(loaded, enc, counts) if share_prefix else None
         with loaded.activated() as model, torch.inference_mode():
-            logits = model(**enc).logits[:, -1, :].float()
+            if shared is None:
+                logits = model(**enc).logits[:, -1, :].float()
+            else:
+                inputs = _with_shared_prefix(model, enc, shared, counts, loaded.tokenizer.pad_token_id)
+                mask = inputs["attention_mask"]
+                positions = (mask.long().cumsum(-1) - 1).clamp(min=0)  # each row's own positions, padding skipped
+                logits = model(input_ids=inputs["input_ids"][:, shared.length :], attention_mask=mask,
+                               position_ids=positions[:, shared.length :], past_key_values=inputs["past_key_values"],
+                               pixel_values=inputs.get("pixel_values"), logits_to_keep=1).logits[:, -1, :].float()
         logprobs = torch.log_softmax(logits, dim=-1)
         for row, index, request in zip(logprobs, indices, batch, strict=True):
             token_ids = _candidate_token_ids(loaded, request.prompt, candidates)

@@ -16,7 +16,9 @@ same official-protocol plan (forget 10 %) on the same loaded model:
 
 Printed per model: questions per second of each (generation only; the model
 is loaded once and shared, and its load time is printed apart), the ratio,
-per-question agreement of the parsed answers (the extracted letter or text;
+the same in CPU seconds of this process (``time.process_time``: with one torch
+thread it hardly moves when other jobs share the machine, while wall time can
+double), per-question agreement of the parsed answers (the extracted letter or text;
 every disagreement's key is printed), and where our run's time goes, measured
 with ``time.perf_counter`` around the stages (wrappers installed by this script
 only): model loading, planning, image decoding, encoding (tokenizer and image
@@ -142,13 +144,17 @@ def bench_model(name: str, args: argparse.Namespace, bench: Any) -> dict[str, An
     t_plan = time.perf_counter() - t0
 
     with tempfile.TemporaryDirectory() as tmp, instrumented(stages, loaded):
+        c0 = time.process_time()
         t0 = time.perf_counter()
         # run() plans again inside; that is the "planning" share of its time.
         ours = run(cfg, bench, model, Path(tmp), batch_size=args.batch_size, progress=False)
         t_ours = time.perf_counter() - t0
+        c_ours = time.process_time() - c0
+    c0 = time.process_time()
     t0 = time.perf_counter()
     reference = upstream_loop(loaded, items, style.value)
     t_ref = time.perf_counter() - t0
+    c_ref = time.process_time() - c0
 
     mine = {r.key: r.answer for r in ours.records}
     disagree = sorted(k for k in reference if mine.get(k) != reference[k])
@@ -166,6 +172,8 @@ def bench_model(name: str, args: argparse.Namespace, bench: Any) -> dict[str, An
         "upstream_loop_s": round(t_ref, 2), "ours_s": round(t_ours, 2),
         "upstream_loop_q_per_s": round(n / t_ref, 2), "ours_q_per_s": round(n / t_ours, 2),
         "ratio": round(t_ref / t_ours, 2),
+        "upstream_loop_cpu_s": round(c_ref, 2), "ours_cpu_s": round(c_ours, 2),
+        "cpu_ratio": round(c_ref / c_ours, 2),
         "ratio_with_load": round((t_ref + t_load) / (t_ours + t_load), 2),
         "answer_agreement": f"{n - len(disagree)}/{n} ({100 * (n - len(disagree)) / n:.1f} %)",
         "disagreements": disagree,

@@ -68,6 +68,9 @@ class Item:
     score_letters: bool = False
     """Strict multiple choice: read the letters' next-token log-probabilities instead of generating."""
     max_new_tokens: int = MAX_NEW_TOKENS
+    shared: int = 0
+    """Length of the few-shot block the prompt starts with (characters of ``prompt``, or turns of ``messages``);
+    every question of one set, task and modality starts with the same block, so a model can compute it once."""
 
     @property
     def reference(self) -> str:
@@ -152,6 +155,7 @@ def _official(
                         idx,
                         prompt=prefix + official_mc_query(q, modality),
                         max_new_tokens=tokens,
+                        shared=len(prefix),
                     )
                 )
 
@@ -182,6 +186,7 @@ def _official(
                     (*demo_images, image) if is_image else (),
                     idx if is_image else None,
                     prompt=prefixes[cz.modality] + official_cloze_query(cz),
+                    shared=len(prefixes[cz.modality]),
                 )
             )
 
@@ -245,9 +250,10 @@ def _strict(s: EvalSet, profiles: Sequence[Profile], pool: Sequence[Profile], se
                     if isinstance(q, MultipleChoice):
                         query = user(f"{options_block(q)}\n{STRICT_MC_INSTRUCTION}", with_image=is_image)
                         turns, demo_imgs = (*mc_turns, query), mc_images
-                        extra = {"score_letters": True, "max_new_tokens": 1}
+                        extra = {"score_letters": True, "max_new_tokens": 1, "shared": len(mc_turns)}
                     elif isinstance(q, Cloze):
                         turns, demo_imgs = (*cz_turns, user(cloze_text(q), with_image=is_image)), cz_images
+                        extra = {"shared": len(cz_turns)}
                     else:
                         turns, demo_imgs = (user(generation_text(q), with_image=is_image),), ()
                     items.append(Item(key, s, task, modality, p.id, i, q, (*demo_imgs, *query_imgs),

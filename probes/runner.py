@@ -17,6 +17,7 @@ Files written to the output folder for a run named ``NAME``:
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -33,6 +34,7 @@ from backend.model import Model, Request
 from benchmark.dataset import Benchmark, MultipleChoice
 from benchmark.extraction import ASSISTANT, first_char_decided
 from benchmark.files import atomic_write, dumps
+from benchmark.prompts import IMAGE_PLACEHOLDER
 from benchmark.protocols import Item, plan
 from benchmark.records import SampleRecord, aggregate, make_record, read_records
 from benchmark.upstream import UPSTREAM_MODES, generation_results, upstream_results
@@ -94,21 +96,49 @@ def plan_run(config: RunConfig, benchmark: Benchmark) -> list[Item]:
                 seed=config.seed, style=config.prompt_style)
 
 
+def _context(item: Item) -> tuple[object, ...]:
+    """The few-shot block an item's prompt starts with, and its images (empty when it has none)."""
+    if not item.shared:
+        return ()
+    if item.prompt is not None:
+        block: object = item.prompt[: item.shared]
+        images = item.prompt[: item.shared].count(IMAGE_PLACEHOLDER)
+    else:
+        turns = item.messages[: item.shared]
+        block, images = tuple((t.role, t.text, t.images) for t in turns), sum(t.images for t in turns)
+    return (block, item.images[:images])
+
+
 def _batches(items: Sequence[Item], size: int) -> Iterator[list[Item]]:
-    """Group by kind and similar length, so padding is small and outputs match one-at-a-time."""
-    def kind(i: Item) -> tuple[bool, int, bool]:
-        return (i.score_letters, i.max_new_tokens, isinstance(i.question, MultipleChoice))
+    """Batches of one kind; the questions that share a few-shot block (:func:`_context`) together.
+
+    The model computes a batch's shared prompt prefix once (:func:`backend.generation.generate_batch`);
+    questions without a shared block are grouped by length, so padding is small. Greedy outputs do not depend
+    on the grouping (``tests/probes`` checks batched against one-at-a-time).
+    """
+    def kind(i: Item) -> tuple[bool, int, bool, int]:
+        return (i.score_letters, i.max_new_tokens, isinstance(i.question, MultipleChoice), len(i.images))
 
     def length(i: Item) -> int:
         return len(i.prompt) if i.prompt is not None else sum(len(turn.text) for turn in i.messages)
 
-    order = sorted(items, key=lambda i: (kind(i), len(i.images), length(i)))
+    contexts = {i.key: _context(i) for i in items}
+    order = sorted(items, key=lambda i: (kind(i), repr(contexts[i.key]), length(i)))
     batch: list[Item] = []
-    for item in order:
-        if batch and (len(batch) >= size or kind(batch[0]) != kind(item) or len(batch[0].images) != len(item.images)):
-            yield batch
-            batch = []
-        batch.append(item)
+    for (_, context), group in itertools.groupby(order, key=lambda i: (kind(i), repr(contexts[i.key]))):
+        members = list(group)
+        if context != "()" and len(members) > 1:  # a shared block: batches of its own
+            if batch:
+                yield batch
+                batch = []
+            for start in range(0, len(members), size):
+                yield members[start : start + size]
+            continue
+        for item in members:
+            if batch and (len(batch) >= size or kind(batch[0]) != kind(item)):
+                yield batch
+                batch = []
+            batch.append(item)
     if batch:
         yield batch
 

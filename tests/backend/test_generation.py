@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import threading
 
 import pytest
@@ -170,3 +171,92 @@ def test_chat_template_mode(fp32_model) -> None:  # type: ignore[no-untyped-def]
     assert single == "USER: <image>\nWho is this?\nASSISTANT:"
     request = GenerationRequest(single, (_image((9, 9, 9)),))
     assert generate_batch(fp32_model, [request], max_new_tokens=4)[0]
+
+
+# --------------------------------------------------------------------------- shared few-shot prefix
+
+
+def _few_shot(demo: Image.Image, queries: list[tuple[str, Image.Image]]) -> list[GenerationRequest]:
+    """Few-shot prompts as the official protocol builds them: the same demonstrations, then each question."""
+    block = "".join(
+        f"USER: <image>\nQuestion: {q}\nA: Nagoya\nB: Hobart\nC: Accra\nD: Ghent\nCorrect Answer: {a}\n"
+        for q, a in [("Which city was this person born in?", "A"), ("Where does this person work?", "C"),
+                     ("What hobby is this person known for?", "D")]
+    )
+    return [GenerationRequest(f"{block}USER: <image>\n{q}\nA: x\nB: y\nC: z\nD: w\nASSISTANT:", (demo, demo, demo, img))
+            for q, img in queries]
+
+
+def _queries() -> list[tuple[str, Image.Image]]:
+    return [("Who is this?", _image((220, 30, 30))), ("Which city was this person born in, if you know it?",
+            _image((20, 40, 230), (128, 128))), ("Occupation?", _image((30, 200, 40))),
+            ("What is this person known for in their home town?", _image((220, 30, 30)))]
+
+
+def test_a_shared_few_shot_prefix_is_computed_once_and_changes_no_answer(fp32_model, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import backend.generation as generation
+
+    requests = _few_shot(_image((200, 200, 20)), _queries())
+    enc = generation._encode(fp32_model, requests)
+    shared = generation._shared_prefix(fp32_model, enc, [4] * len(requests))
+    assert shared is not None and shared.images == 3  # the three demonstration portraits, not the query's
+    ids = enc["input_ids"][0][enc["attention_mask"][0].bool()]
+    assert int((ids[: shared.length] == fp32_model.processor.image_token_id).sum()) == 3 * (
+        int((ids == fp32_model.processor.image_token_id).sum()) // 4)
+
+    prefills: list[int] = []
+    forward = type(fp32_model.model).forward
+
+    @functools.wraps(forward)  # generate checks its arguments against forward's signature
+    def counting(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        ids = kwargs.get("input_ids")
+        if ids is not None and ids.shape[1] > 1:
+            prefills.append(int(ids.shape[0] * ids.shape[1]))
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(fp32_model.model), "forward", counting)
+    shared_out = generate_batch(fp32_model, requests, max_new_tokens=12, batch_size=4)
+    shared_tokens = sum(prefills)
+    prefills.clear()
+    plain = generate_batch(fp32_model, requests, max_new_tokens=12, batch_size=4, share_prefix=False)
+    plain_tokens = sum(prefills)
+    single = [generate_batch(fp32_model, [r], max_new_tokens=12)[0] for r in requests]
+    assert shared_out == plain == single
+    assert len(set(single)) > 1
+    assert shared_tokens < plain_tokens / 2  # the demonstrations were read once, not four times
+
+
+def test_the_same_text_with_other_portraits_is_not_shared(fp32_model) -> None:  # type: ignore[no-untyped-def]
+    import backend.generation as generation
+
+    queries = _queries()[:2]
+    requests = [*_few_shot(_image((200, 200, 20)), queries[:1]), *_few_shot(_image((10, 10, 90)), queries[1:])]
+    enc = generation._encode(fp32_model, requests)
+    assert generation._shared_prefix(fp32_model, enc, [4, 4]) is None  # the first portrait already differs
+    batched = generate_batch(fp32_model, requests, max_new_tokens=10, batch_size=2)
+    assert batched == [generate_batch(fp32_model, [r], max_new_tokens=10)[0] for r in requests]
+
+
+def test_the_prefix_ends_before_the_first_portrait_that_differs(fp32_model) -> None:  # type: ignore[no-untyped-def]
+    import backend.generation as generation
+
+    demo, other = _image((200, 200, 20)), _image((10, 10, 90))
+    same_text = _few_shot(demo, _queries()[:2])
+    changed = GenerationRequest(same_text[1].prompt, (demo, other, demo, same_text[1].images[3]))
+    requests = [same_text[0], changed]
+    enc = generation._encode(fp32_model, requests)
+    shared = generation._shared_prefix(fp32_model, enc, [4, 4])
+    assert shared is not None and shared.images == 1
+    assert generate_batch(fp32_model, requests, max_new_tokens=10, batch_size=2) == [
+        generate_batch(fp32_model, [r], max_new_tokens=10)[0] for r in requests]
+
+
+def test_scoring_after_a_shared_prefix_equals_plain_scoring(fp32_model) -> None:  # type: ignore[no-untyped-def]
+    requests = _few_shot(_image((200, 200, 20)), _queries())
+    shared = score_candidates(fp32_model, requests, batch_size=4)
+    plain = score_candidates(fp32_model, requests, batch_size=4, share_prefix=False)
+    single = [score_candidates(fp32_model, [r])[0] for r in requests]
+    for a, b, c in zip(shared, plain, single, strict=True):
+        assert a.keys() == b.keys() == c.keys()
+        for letter in a:
+            assert a[letter] == pytest.approx(c[letter], abs=1e-4) and b[letter] == pytest.approx(c[letter], abs=1e-4)

@@ -249,3 +249,23 @@ def test_a_limited_run_asks_the_questions_it_keeps_as_a_full_run_does(bench):
     full = {it.key: it for it in runner.plan_run(config(bench), bench)}
     limited = [it for it in runner.plan_run(config(bench, limit=8), bench) if it.eval_set is EvalSet.FORGET]
     assert limited and all(it.prompt == full[it.key].prompt and it.images == full[it.key].images for it in limited)
+
+
+@pytest.mark.parametrize("protocol", ["official", "strict"])
+def test_questions_that_share_few_shot_demonstrations_are_batched_together(bench, protocol):
+    items = runner.plan_run(config(bench, protocol=protocol), bench)
+    size = 16
+    batches = list(runner._batches(items, size))
+    assert sorted(i.key for b in batches for i in b) == sorted(i.key for i in items)
+    by_context: dict[str, list[str]] = {}
+    for item in items:
+        if item.shared:
+            by_context.setdefault(repr(runner._context(item)), []).append(item.key)
+    assert by_context  # the protocol does use shared demonstrations
+    where = {i.key: n for n, b in enumerate(batches) for i in b}
+    for keys in by_context.values():
+        if len(keys) > 1:
+            # a block's questions fill as few batches as possible, and those batches hold nothing else
+            used = {where[k] for k in keys}
+            assert len(used) == math.ceil(len(keys) / size)
+            assert sum(len(batches[n]) for n in used) == len(keys)
