@@ -259,11 +259,15 @@ def _cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
 def _closing_tokens(tokenizer: Any, stops: tuple[str, ...]) -> frozenset[int]:
     """Token ids that can complete one of ``stops``: those whose text has a stop string's last character.
 
-    Tokens that decode to nothing or to a partial character (byte pieces) are kept too, to be safe.
+    Tokens that decode to nothing or to a partial character (byte pieces) are kept too, to be safe; special
+    tokens are not (decoding skips them).
     """
     lasts = {s[-1] for s in stops}
+    special = set(tokenizer.all_special_ids)  # dropped when decoding: they complete nothing (padding of done rows)
     found = set()
     for token_id in range(len(tokenizer)):
+        if token_id in special:
+            continue
         text = tokenizer.decode([token_id])
         if not text or "\ufffd" in text or any(c in text for c in lasts):
             found.add(token_id)
