@@ -266,6 +266,11 @@ _RECORD_COLUMNS = (
 )
 
 
+CLAIM_LEASE = timedelta(hours=48)
+"""A running evaluation request whose worker sent no news for this long can be claimed again (a worker killed
+hard, or its machine gone). Longer than any evaluation of a 7B model on one GPU should take."""
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
@@ -838,18 +843,21 @@ class SQLiteStore:
             new_id = int(cursor.lastrowid or 0)
         return self.get_request(new_id)
 
-    def claim_request(self, worker: str, *, now: datetime) -> EvaluationRequest | None:
-        """The oldest pending request, now running and claimed by ``worker``; None when none is pending.
+    def claim_request(self, worker: str, *, now: datetime, lease: timedelta = CLAIM_LEASE) -> EvaluationRequest | None:
+        """The oldest claimable request, now running and claimed by ``worker``; None when none is claimable.
 
-        One ``UPDATE ... WHERE status = 'pending'`` inside a ``BEGIN IMMEDIATE`` transaction: two workers (threads
-        or processes) never get the same request.
+        Claimable: pending, or running without news for longer than ``lease`` (its worker was killed or its
+        machine died; a normal interrupt records the failure itself). One ``UPDATE`` inside a ``BEGIN IMMEDIATE``
+        transaction: two workers (threads or processes) never get the same request.
         """
+        stale = _iso(now - lease)
         with self._transaction() as conn:
             row = conn.execute(
                 "UPDATE evaluation_requests SET status = 'running', worker = ?, error = NULL, updated_at = ? "
-                "WHERE id = (SELECT id FROM evaluation_requests WHERE status = 'pending' ORDER BY id LIMIT 1) "
-                "AND status = 'pending' RETURNING id",
-                (worker, _iso(now)),
+                "WHERE id = (SELECT id FROM evaluation_requests WHERE status = 'pending' "
+                "OR (status = 'running' AND updated_at < ?) ORDER BY id LIMIT 1) "
+                "AND (status = 'pending' OR (status = 'running' AND updated_at < ?)) RETURNING id",
+                (worker, _iso(now), stale, stale),
             ).fetchone()
         return None if row is None else self.get_request(int(row[0]))
 

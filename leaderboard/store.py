@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
@@ -338,8 +338,11 @@ class Store(Protocol):
         """
         ...
 
-    def claim_request(self, worker: str, *, now: datetime) -> EvaluationRequest | None:
-        """Atomically turn the oldest pending request into running, claimed by ``worker``; None if none is pending."""
+    def claim_request(self, worker: str, *, now: datetime, lease: timedelta = ...) -> EvaluationRequest | None:
+        """Atomically turn the oldest claimable request into running, claimed by ``worker``; None if none is.
+
+        Claimable: pending, or running without news for longer than ``lease`` (its worker is gone).
+        """
         ...
 
     def fail_request(self, request_id: int, error: str, *, now: datetime) -> EvaluationRequest:

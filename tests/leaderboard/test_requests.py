@@ -222,3 +222,19 @@ def test_online_the_hub_listing_is_checked_and_network_errors_are_plain(monkeypa
     monkeypatch.setattr(huggingface_hub, "model_info", offline)
     with pytest.raises(requests.HubModelProblem, match="could not reach the Hub to check .* \\(ConnectError\\)"):
         requests.check_hub_model(REPO, "main")
+
+
+def test_a_request_whose_worker_vanished_is_claimed_again_after_the_lease(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from leaderboard.sqlite_store import CLAIM_LEASE
+
+    store = SQLiteStore(tmp_path / "lease.sqlite")
+    start = datetime(2026, 12, 3, 12, tzinfo=UTC)
+    store.add_request(request(), now=start)
+    first = store.claim_request("killed-worker", now=start)
+    assert first is not None and first.worker == "killed-worker"
+    assert store.claim_request("w2", now=start + CLAIM_LEASE - timedelta(minutes=1)) is None  # still its
+    again = store.claim_request("w2", now=start + CLAIM_LEASE + timedelta(minutes=1))
+    assert again is not None and again.id == first.id and again.worker == "w2"
+    assert store.claim_request("w3", now=start + CLAIM_LEASE + timedelta(minutes=2)) is None  # w2 holds it now
