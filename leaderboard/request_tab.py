@@ -33,6 +33,12 @@ INTRO = (
 )
 
 
+def message_md(message: str) -> str:
+    """An outcome's plain text as Markdown: every line escaped (it quotes what was typed), problems as a list."""
+    first, *rest = message.split("\n")
+    return "\n".join([md(first), *(f"- {md(line[2:])}" if line.startswith("- ") else md(line) for line in rest)])
+
+
 def requests_frame(board: Leaderboard, *, limit: int = 200) -> pd.DataFrame:
     """The most recent requests, newest first, as the list shows them (plain text cells)."""
     rows = [[r.label, r.status.value, r.hub_repo, r.revision[:12], r.forget_ratio, r.protocol.value, r.base_model,
@@ -86,7 +92,7 @@ def build_request_tab(board: Leaderboard, *, sign_in: bool = False, known_bases:
 
     def answer(fields: dict[str, Any]) -> tuple[str, pd.DataFrame]:
         outcome = service.request_evaluation(board, fields, hub_check=hub_check)
-        return md(outcome.message).replace("\n", "  \n"), requests_frame(board)
+        return message_md(outcome.message), requests_frame(board)
 
     def on_ask(*values: Any) -> tuple[str, pd.DataFrame]:
         return answer(dict(zip(names, values, strict=True)))

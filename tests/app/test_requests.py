@@ -114,6 +114,7 @@ def test_form_problems_come_back_in_plain_text(served, api):
     fn = next(f for f in blocks.fns.values() if any(t[0] == button._id for t in f.targets))
     message, frame = fn.fn("<b>x</b>/y", "main", "demo-base", "vanilla", "10", "official", "alice")
     assert "&lt;b&gt;x&lt;/b&gt;/y" in message and "<b>" not in message
+    assert message.split("\n")[1].startswith("- hub\\_repo: ")  # each problem on its own list line
     assert list(frame.columns)[:2] == ["Request", "Status"]
     assert served["board"].requests() == []
     wrong = api.predict(token="guess", worker="w", api_name="/claim_request")
