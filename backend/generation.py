@@ -207,6 +207,58 @@ def _shared_prefix(loaded: LoadedModel, enc: Any, image_counts: Sequence[int]) -
     return _Shared(length=length, images=images, pixel_rows=tuple(offsets))
 
 
+CACHE_ROOM = 256
+"""Tokens of spare room a generation cache layer takes when it grows (see :func:`_growing_cache`)."""
+
+
+@functools.cache
+def _growing_layer() -> type:
+    from transformers.cache_utils import DynamicLayer
+
+    class GrowingLayer(DynamicLayer):
+        """A dynamic cache layer that writes each new token into spare room instead of concatenating.
+
+        transformers' ``DynamicLayer`` concatenates the whole cache at every generated token (O(length) copies per
+        token). This one keeps ``CACHE_ROOM`` tokens of spare room and hands out views; anything that replaced its
+        tensors (``batch_repeat_interleave``, ``crop``, ...) is noticed and copied into fresh room.
+        """
+
+        _room_keys: Any = None
+        _room_values: Any = None
+
+        def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            current: Any = self.keys
+            old = current.shape[-2] if current.numel() else 0
+            new = old + key_states.shape[-2]
+            room = self._room_keys
+            ours = (room is not None and old > 0 and current.data_ptr() == room.data_ptr()
+                    and current.shape[:2] == room.shape[:2] and current.stride() == room.stride())
+            if not ours or new > room.shape[-2]:
+                shape = (*key_states.shape[:2], new + CACHE_ROOM)
+                keys = key_states.new_empty((*shape, key_states.shape[-1]))
+                values = value_states.new_empty((*shape, value_states.shape[-1]))
+                if old:
+                    keys[..., :old, :] = self.keys
+                    values[..., :old, :] = self.values
+                self._room_keys, self._room_values = keys, values
+            self._room_keys[..., old:new, :] = key_states
+            self._room_values[..., old:new, :] = value_states
+            self.keys = self._room_keys[..., :new, :]
+            self.values = self._room_values[..., :new, :]
+            return self.keys, self.values
+
+    return GrowingLayer
+
+
+def _growing_cache() -> Any:
+    """An empty key/value cache for generation whose layers grow in place (:func:`_growing_layer`)."""
+    from transformers.cache_utils import Cache
+
+    return Cache(layer_class_to_replicate=_growing_layer())
+
+
 def _with_shared_prefix(
     model: Any, enc: Any, shared: _Shared, image_counts: Sequence[int], pad_id: int
 ) -> dict[str, Any]:
@@ -228,7 +280,7 @@ def _with_shared_prefix(
     if shared.images:
         prefix_inputs["pixel_values"] = pixels[first : first + shared.images]
     out = model(input_ids=prefix, attention_mask=torch.ones_like(prefix), use_cache=True, logits_to_keep=1,
-                **prefix_inputs)
+                past_key_values=_growing_cache(), **prefix_inputs)
     cache = out.past_key_values
     cache.batch_repeat_interleave(n)
     input_ids = torch.full((n, width), pad_id, dtype=ids.dtype, device=ids.device)
@@ -394,8 +446,8 @@ def generate_batch(
         counts = [len(requests[i].images) for i in indices]
         shared = _shared_prefix(loaded, enc, counts) if share_prefix else None
         with loaded.activated() as model, torch.inference_mode():
-            inputs = dict(enc) if shared is None else _with_shared_prefix(model, enc, shared, counts,
-                                                                          loaded.tokenizer.pad_token_id)
+            inputs = ({**enc, "past_key_values": _growing_cache()} if shared is None
+                      else _with_shared_prefix(model, enc, shared, counts, loaded.tokenizer.pad_token_id))
             prompt_length = inputs["input_ids"].shape[1]
             extra: dict[str, Any] = {}
             criteria = []

@@ -260,3 +260,16 @@ def test_scoring_after_a_shared_prefix_equals_plain_scoring(fp32_model) -> None:
         assert a.keys() == b.keys() == c.keys()
         for letter in a:
             assert a[letter] == pytest.approx(c[letter], abs=1e-4) and b[letter] == pytest.approx(c[letter], abs=1e-4)
+
+
+@pytest.mark.parametrize("room", [3, 256])
+def test_the_growing_cache_answers_as_transformers_own_cache(fp32_model, monkeypatch, room) -> None:  # type: ignore[no-untyped-def]
+    import backend.generation as generation
+
+    requests = [*_requests(), *_few_shot(_image((200, 200, 20)), _queries())]
+    monkeypatch.setattr(generation, "CACHE_ROOM", room)  # 3: it regrows every few tokens
+    growing = generate_batch(fp32_model, requests, max_new_tokens=24, batch_size=4)
+    monkeypatch.setattr(generation, "_growing_cache", lambda: None)  # transformers' default DynamicCache
+    default = generate_batch(fp32_model, requests, max_new_tokens=24, batch_size=4)
+    assert growing == default
+    assert any(len(fp32_model.tokenizer(text)["input_ids"]) > 6 for text in growing)  # long enough to regrow
