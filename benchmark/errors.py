@@ -28,6 +28,12 @@ class FieldIssue:
         return f"{self.field}: {self.message}"
 
 
+def not_accepted(issues: tuple[FieldIssue, ...] | list[FieldIssue]) -> str:
+    """A refused form or upload in plain text: how many problems, then one ``- field: message`` line each."""
+    lines = [f"Not accepted: {len(issues)} problem(s); nothing was stored."]
+    return "\n".join([*lines, *(f"- {issue}" for issue in issues)])
+
+
 class ValidationFailed(ValueError):
     """A result file, its samples or its metadata did not validate; nothing was stored."""
 

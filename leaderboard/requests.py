@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmark.errors import FieldIssue, ValidationFailed
+from benchmark.errors import FieldIssue, ValidationFailed, not_accepted
 from benchmark.requests import COMMIT, EvaluationRequest
 from benchmark.vocabulary import FORGET_RATIOS, Protocol
 from leaderboard.errors import LeaderboardError
@@ -143,8 +143,7 @@ class RequestOutcome:
     def message(self) -> str:
         """The outcome in plain text."""
         if self.problems:
-            lines = [f"Not accepted: {len(self.problems)} problem(s); nothing was stored."]
-            return "\n".join([*lines, *(f"- {p.field}: {p.message}" for p in self.problems)])
+            return not_accepted(self.problems)
         if self.refusal is not None:
             return f"Not accepted: {self.refusal}"
         assert self.request is not None

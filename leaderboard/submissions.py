@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from benchmark.errors import FieldIssue, ValidationFailed
+from benchmark.errors import FieldIssue, ValidationFailed, not_accepted
 from benchmark.metrics import Unit
 from leaderboard.errors import AlreadyInStatus, LeaderboardError, SubmissionNotFound
 
@@ -57,8 +57,7 @@ class UploadOutcome:
     def message(self) -> str:
         """The outcome in plain text (for the API and the command line)."""
         if self.problems:
-            lines = [f"Not accepted: {len(self.problems)} problem(s); nothing was stored."]
-            return "\n".join([*lines, *(f"- {p.field}: {p.message}" for p in self.problems)])
+            return not_accepted(self.problems)
         if self.refusal is not None:
             return f"Not accepted: {self.refusal}"
         if self.stored_robustness is not None:
