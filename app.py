@@ -309,6 +309,16 @@ def _requests_api(services: Services, settings: AppSettings, throttle: TokenThro
         gr.api(api_endpoint(fn), api_name=name, concurrency_id="submit", concurrency_limit=SUBMIT_CONCURRENCY)
 
 
+def _admin_problem(settings: AppSettings, throttle: TokenThrottle, request: Any, admin_token: str) -> str | None:
+    """Why an unsigned API call on an OAuth Space is refused (no token, a wrong one), or None for the admin token."""
+    from leaderboard import submissions
+
+    if not admin_token:
+        return "no admin token"
+    return submissions.check_admin(throttle, submissions.client_address(request), settings.admin_secret,
+                                   admin_token)
+
+
 def signed_in_submit(submit: Callable[..., dict[str, Any]], settings: AppSettings,
                      throttle: TokenThrottle) -> Callable[..., dict[str, Any]]:
     """The ``/submit`` API on a Space with OAuth: as the signed-in account, or with the admin token, else refused.
@@ -328,8 +338,7 @@ def signed_in_submit(submit: Callable[..., dict[str, Any]], settings: AppSetting
                       profile: gr.OAuthProfile | None = None) -> dict[str, Any]:
         signed = submissions.as_account(metadata or {}, profile)
         if signed is None:
-            problem = (submissions.check_admin(throttle, submissions.client_address(request), settings.admin_secret,
-                                               admin_token) if admin_token else "no admin token")
+            problem = _admin_problem(settings, throttle, request, admin_token)
             if problem:
                 return {"ok": False, "id": None, "problems": [],
                         "message": f"{submissions.SIGN_IN_TO_SUBMIT} (from the Submit tab); an API call needs a "
@@ -358,8 +367,7 @@ def signed_in_robustness(submit_robustness: Callable[..., dict[str, Any]], setti
                           admin_token: str = "", request: gr.Request = None,  # type: ignore[assignment]
                           profile: gr.OAuthProfile | None = None) -> dict[str, Any]:
         if submissions.account_submitter(profile) is None:
-            problem = (submissions.check_admin(throttle, submissions.client_address(request), settings.admin_secret,
-                                               admin_token) if admin_token else "no admin token")
+            problem = _admin_problem(settings, throttle, request, admin_token)
             if problem:
                 return {"ok": False, "id": None, "problems": [],
                         "message": f"{submissions.SIGN_IN_TO_SUBMIT} a robustness file (from the Submit tab); an "
