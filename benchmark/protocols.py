@@ -20,6 +20,7 @@ protocol into :class:`Item`s; the runner executes them.
 from __future__ import annotations
 
 import random
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,6 +118,35 @@ def _demo_profiles(rng: random.Random, ids: Sequence[str], k: int, full: dict[st
     return [profile for pid, profile in full.items() if pid in drawn]
 
 
+def _warn_if_upstream_would_ask(s: EvalSet, task: Task, demo_profiles: Sequence[Profile],
+                                profiles: Sequence[Profile]) -> None:
+    """Warn when upstream's skip-by-index would ask a question of a demo profile that the plan skips whole.
+
+    Upstream skips a demo profile's question when its index is one its Full_Set row's demos used (multiple
+    choice: the index within that modality's list; cloze: the position in ``Mask_Task``, by ``Type``); the
+    plan skips every question of the profile. The two agree whenever the evaluated row (a Test_Set row's
+    paraphrases, say) has no more questions of a modality than its Full_Set row, in the same ``Type`` positions:
+    the real layout's 5 + 5, 2 + 2 and 2 + 2 (tests/benchmark/test_skipping.py). Only other data can differ.
+    """
+    evaluated = {p.id: p for p in profiles}
+    for demo in demo_profiles:
+        row = evaluated.get(demo.id)
+        if row is None:
+            continue
+        if task is Task.CLASSIFICATION:
+            extra = sum(max(0, len(row.questions(task, m)) - len(demo.questions(task, m))) for m in Modality)
+        else:
+            used = [q.modality for q in demo.questions(task)]
+            extra = sum(1 for i, q in enumerate(row.questions(task)) if i >= len(used) or used[i] is not q.modality)
+        if extra:
+            warnings.warn(
+                f"official plan, {s.value} set, {task.value}: upstream's eval.py, which skips a demo profile's "
+                f"questions by index, would ask {extra} question(s) of demo profile {demo.id!r} (its row here has "
+                f"more, or other Types at those places, than its Full_Set row); this plan skips the whole profile",
+                stacklevel=4,
+            )
+
+
 def _official(
     s: EvalSet, profiles: Sequence[Profile], full: dict[str, Profile], seed: int, style: PromptStyle
 ) -> list[Item]:
@@ -126,6 +156,7 @@ def _official(
     # Multiple choice: one demo profile; demos only outside the celebrity set.
     rng = _rng(seed, s, Task.CLASSIFICATION)
     demo_profiles = _demo_profiles(rng, ids, 1, full)
+    _warn_if_upstream_would_ask(s, Task.CLASSIFICATION, demo_profiles, profiles)
     for modality in Modality:
         demos = [q for d in demo_profiles for q in d.questions(Task.CLASSIFICATION, modality)]
         use_demos = s is not EvalSet.CELEBRITY
@@ -163,6 +194,7 @@ def _official(
     rng = _rng(seed, s, Task.CLOZE)
     k = 1 if style is PromptStyle.IDEFICS2 else 2
     demo_profiles = _demo_profiles(rng, ids, k, full)
+    _warn_if_upstream_would_ask(s, Task.CLOZE, demo_profiles, profiles)
     skip = {d.id for d in demo_profiles}
     prefixes = {
         m: "".join(official_cloze_demo(q) for d in demo_profiles for q in d.cloze if q.modality is m) for m in Modality
