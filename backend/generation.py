@@ -18,6 +18,7 @@ Batches are left padded; greedy results do not depend on the batch size
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import math
@@ -27,7 +28,9 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from backend import prefix_attention
 from backend.loading import LoadedModel
+from backend.pixels import cached_processor
 
 if TYPE_CHECKING:
     import torch
@@ -131,6 +134,8 @@ def _encode(loaded: LoadedModel, requests: Sequence[GenerationRequest]) -> Any:
     kwargs: dict[str, Any] = {"text": [r.prompt for r in requests], "padding": True, "return_tensors": "pt"}
     if images:
         kwargs["images"] = images
+    if images:
+        processor = cached_processor(processor)  # each distinct image preprocessed once per model
     enc = processor(**kwargs, add_special_tokens=add_special)
     return enc.to(loaded.device)
 
@@ -281,8 +286,11 @@ def _with_shared_prefix(
         prefix_inputs["pixel_values"] = pixels[first : first + shared.images]
     out = model(input_ids=prefix, attention_mask=torch.ones_like(prefix), use_cache=True, logits_to_keep=1,
                 past_key_values=_growing_cache(), **prefix_inputs)
-    cache = out.past_key_values
-    cache.batch_repeat_interleave(n)
+    if prefix_attention.supported(model):  # the prefix held once, read once per step (cascade attention)
+        cache = prefix_attention.shared_prefix_cache(out.past_key_values, _growing_layer())
+    else:  # a copy of the prefix in every row
+        cache = out.past_key_values
+        cache.batch_repeat_interleave(n)
     input_ids = torch.full((n, width), pad_id, dtype=ids.dtype, device=ids.device)
     attention = torch.zeros((n, width), dtype=enc["attention_mask"].dtype, device=ids.device)
     input_ids[:, : shared.length] = prefix
@@ -299,6 +307,14 @@ def _with_shared_prefix(
     return inputs
 
 
+def _attending(model: Any, inputs: dict[str, Any]) -> contextlib.AbstractContextManager[None]:
+    """The context in which ``model`` runs on ``inputs``: reading their cache's shared prefix if it holds one."""
+    cache = inputs.get("past_key_values")
+    if cache is not None and cache.layers and getattr(cache.layers[0], "prefix_keys", None) is not None:
+        return prefix_attention.sharing(model, cache)
+    return contextlib.nullcontext()
+
+
 def _cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     """Cut ``text`` before the earliest stop string; also say whether one was found."""
     positions = [p for p in (text.find(s) for s in stop if s) if p >= 0]
@@ -311,17 +327,20 @@ def _cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
 def _closing_tokens(tokenizer: Any, stops: tuple[str, ...]) -> frozenset[int]:
     """Token ids that can complete one of ``stops``: those whose text has a stop string's last character.
 
-    Tokens that decode to nothing or to a partial character (byte pieces) are kept too, to be safe; special
-    tokens are not (decoding skips them).
+    Tokens that decode to nothing or to a partial character (byte pieces) are kept too when a stop string ends
+    in a character of several bytes (a byte piece may complete it); an ASCII character (``ASSISTANT:``'s
+    colon) is one whole byte, so only a token whose text has it can complete the stop. Special tokens are never
+    kept (decoding skips them).
     """
     lasts = {s[-1] for s in stops}
+    pieces = any(not c.isascii() for c in lasts)
     special = set(tokenizer.all_special_ids)  # dropped when decoding: they complete nothing (padding of done rows)
     found = set()
     for token_id in range(len(tokenizer)):
         if token_id in special:
             continue
         text = tokenizer.decode([token_id])
-        if not text or "\ufffd" in text or any(c in text for c in lasts):
+        if any(c in text for c in lasts) or (pieces and (not text or "\ufffd" in text)):
             found.add(token_id)
     return frozenset(found)
 
@@ -459,7 +478,8 @@ def generate_batch(
                 from transformers import StoppingCriteriaList
 
                 extra["stopping_criteria"] = StoppingCriteriaList(criteria)
-            output = model.generate(**inputs, generation_config=config, **extra)
+            with _attending(model, inputs):
+                output = model.generate(**inputs, generation_config=config, **extra)
         for row, index in zip(output[:, prompt_length:], indices, strict=True):
             text = loaded.tokenizer.decode(row, skip_special_tokens=True)
             results[index] = _cut_at_stop(text, stop)[0]
@@ -692,9 +712,11 @@ def score_candidates(
                 inputs = _with_shared_prefix(model, enc, shared, counts, loaded.tokenizer.pad_token_id)
                 mask = inputs["attention_mask"]
                 positions = (mask.long().cumsum(-1) - 1).clamp(min=0)  # each row's own positions, padding skipped
-                logits = model(input_ids=inputs["input_ids"][:, shared.length :], attention_mask=mask,
-                               position_ids=positions[:, shared.length :], past_key_values=inputs["past_key_values"],
-                               pixel_values=inputs.get("pixel_values"), logits_to_keep=1).logits[:, -1, :].float()
+                with _attending(model, inputs):
+                    logits = model(input_ids=inputs["input_ids"][:, shared.length :], attention_mask=mask,
+                                   position_ids=positions[:, shared.length :],
+                                   past_key_values=inputs["past_key_values"], pixel_values=inputs.get("pixel_values"),
+                                   logits_to_keep=1).logits[:, -1, :].float()
         logprobs = torch.log_softmax(logits, dim=-1)
         for row, index, request in zip(logprobs, indices, batch, strict=True):
             token_ids = _candidate_token_ids(loaded, request.prompt, candidates)

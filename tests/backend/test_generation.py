@@ -273,3 +273,15 @@ def test_the_growing_cache_answers_as_transformers_own_cache(fp32_model, monkeyp
     default = generate_batch(fp32_model, requests, max_new_tokens=24, batch_size=4)
     assert growing == default
     assert any(len(fp32_model.tokenizer(text)["input_ids"]) > 6 for text in growing)  # long enough to regrow
+
+
+def test_only_tokens_that_can_end_a_stop_string_trigger_a_check(fp32_model) -> None:  # type: ignore[no-untyped-def]
+    from backend.generation import _closing_tokens
+
+    tokenizer = fp32_model.tokenizer
+    special = set(tokenizer.all_special_ids)
+    texts = {t: tokenizer.decode([t]) for t in range(len(tokenizer)) if t not in special}
+    pieces = {t for t, text in texts.items() if not text or "\ufffd" in text}
+    colon = _closing_tokens(tokenizer, ("ASSISTANT:",))
+    assert colon and colon == {t for t, text in texts.items() if ":" in text}  # an ASCII colon is one whole byte
+    assert pieces and pieces <= _closing_tokens(tokenizer, ("→",))  # a byte piece may complete a wider character
