@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -31,6 +32,7 @@ from typing import Protocol as Interface
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.model import Model, Request
+from benchmark import metrics
 from benchmark.dataset import Benchmark, MultipleChoice
 from benchmark.extraction import ASSISTANT, first_char_decided
 from benchmark.files import atomic_write, dumps
@@ -245,7 +247,10 @@ def run(
     with processes.split_between_processes(list(items)) as share:
         mine: list[Item] = list(share)
 
-    fresh = answer_items([it for it in mine if it.key not in done], model, shard_path, batch_size=batch_size,
+    todo = [it for it in mine if it.key not in done]
+    if todo:  # the scoring libraries import (0.3-0.9 s) while the model answers; scoring waits for them if needed
+        threading.Thread(target=metrics.warm, name="warm-metrics", daemon=True).start()
+    fresh = answer_items(todo, model, shard_path, batch_size=batch_size,
                          progress=progress, on_batch=on_batch,
                          desc=f"{config.name} [{rank + 1}/{world}]" if world > 1 else config.name)
     done.update({r.key: r for r in fresh})
