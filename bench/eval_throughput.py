@@ -10,23 +10,30 @@ same official-protocol plan (forget 10 %) on the same loaded model:
   :func:`benchmark.protocols.official_token_limits`); decode prompt and
   continuation together, keep the text after the first ``ASSISTANT:``; parse
   it as upstream does (first character A-D for multiple choice, the text for
-  cloze and generation);
+  cloze and generation) and score it as upstream does inside its loop
+  (multiple choice: the letter; cloze: the substring rule; generation:
+  ROUGE-1/2/L and BLEU);
 - **ours**: :func:`probes.runner.run`, batched, writing its files to a
   temporary folder.
 
-Printed per model: questions per second of each (generation only; the model
-is loaded once and shared, and its load time is printed apart), the ratio,
+Printed per model: questions per second of each (the model is loaded once
+and shared, and its load time is printed apart; the scoring libraries are
+imported before either loop starts, as a process imports them once; each loop
+first answers a few questions untimed, then starts with no image decoded or
+preprocessed), the ratio,
 the same in CPU seconds of this process (``time.process_time``: with one torch
 thread it hardly moves when other jobs share the machine, while wall time can
 double), per-question agreement of the parsed answers (the extracted letter or text;
 every disagreement's key is printed), and where our run's time goes, measured
 with ``time.perf_counter`` around the stages (wrappers installed by this script
 only): model loading, planning, image decoding, encoding (tokenizer and image
-processor), ``model.generate``, answer extraction and scoring, and the rest of
-the runner (batching, records, file writes). Both loops run with ``--threads``
-torch threads (default 1): the demo models are tiny, and with more threads than
-free cores OpenMP waits dominate and timings swing 100-fold with the machine's
-other load. Exits 1 when any parsed answer disagrees. Not a test: run it by hand::
+processor), the shared few-shot prefix's forward pass, ``model.generate``,
+answer extraction and scoring, and the rest of the runner (batching, decoding
+outputs, records, file writes). Both loops run with ``--threads`` torch threads
+(default: torch's own, one per core). Use ``--threads 1`` when other jobs share
+the machine: the demo models are tiny, and with more threads than free cores
+OpenMP waits dominate and timings swing 100-fold. Exits 1 when any parsed answer
+disagrees. Not a test: run it by hand::
 
     python bench/eval_throughput.py [--models demo-base demo-vanilla] [--limit N] [--batch-size B] [--threads T]
 """
@@ -80,6 +87,7 @@ def instrumented(stages: Stages, loaded: Any) -> Iterator[None]:
     patches = [
         (model_mod, "decode_images", "image decoding"),
         (generation, "_encode", "encoding (tokenizer + image processor)"),
+        (generation, "_with_shared_prefix", "shared prefix forward (once per batch)"),
         (runner, "make_record", "answer extraction + scoring"),
     ]
     saved = [(obj, attr, getattr(obj, attr)) for obj, attr, _ in patches]
@@ -95,11 +103,21 @@ def instrumented(stages: Stages, loaded: Any) -> Iterator[None]:
             setattr(obj, attr, fn)
 
 
+def _cold_data() -> None:
+    """Forget every decoded image and preprocessed pixel value (caches that live as long as the process)."""
+    from backend import pixels
+    from backend.model import _decode_image
+
+    _decode_image.cache_clear()
+    pixels._STORES.clear()
+
+
 def upstream_loop(loaded: Any, items: list[Any], style: str) -> dict[str, str]:
     """Upstream's per-question algorithm; returns each question's parsed answer by item key."""
     import torch
 
     from backend.model import decode_images
+    from benchmark.metrics import score
     from benchmark.protocols import MAX_NEW_TOKENS, official_token_limits
     from benchmark.vocabulary import Task
 
@@ -119,11 +137,14 @@ def upstream_loop(loaded: Any, items: list[Any], style: str) -> dict[str, str]:
             out[it.key] = resp[0].upper() if resp and resp[0].upper() in LETTERS else ""
         else:
             out[it.key] = resp
+        score(it.task, out[it.key], it.reference)  # upstream scores each answer inside its loop
     return out
 
 
 def bench_model(name: str, args: argparse.Namespace, bench: Any) -> dict[str, Any]:
     """Load ``name``, run ours then upstream's loop on the same plan; return the comparison."""
+    import torch
+
     from benchmark.protocols import plan
     from benchmark.vocabulary import EvalSet, Protocol
     from probes.models import load_for_evaluation, prompt_style
@@ -143,6 +164,13 @@ def bench_model(name: str, args: argparse.Namespace, bench: Any) -> dict[str, An
     items = plan(_limit(bench, args.limit), args.forget_ratio, Protocol.OFFICIAL, seed=0, style=style)
     t_plan = time.perf_counter() - t0
 
+    # Warm-up, timed by neither loop: each runs a few questions first (first calls set up torch's kernels and
+    # the tokenizer's tables); then the per-image caches are emptied so that each timed loop starts cold on data.
+    with tempfile.TemporaryDirectory() as tmp:
+        run(cfg.model_copy(update={"name": "warm-up", "limit": 1}), bench, model, Path(tmp),
+            batch_size=args.batch_size, progress=False)
+    upstream_loop(loaded, items[:16], style.value)
+    _cold_data()
     with tempfile.TemporaryDirectory() as tmp, instrumented(stages, loaded):
         c0 = time.process_time()
         t0 = time.perf_counter()
@@ -150,6 +178,7 @@ def bench_model(name: str, args: argparse.Namespace, bench: Any) -> dict[str, An
         ours = run(cfg, bench, model, Path(tmp), batch_size=args.batch_size, progress=False)
         t_ours = time.perf_counter() - t0
         c_ours = time.process_time() - c0
+    _cold_data()
     c0 = time.process_time()
     t0 = time.perf_counter()
     reference = upstream_loop(loaded, items, style.value)
@@ -169,6 +198,7 @@ def bench_model(name: str, args: argparse.Namespace, bench: Any) -> dict[str, An
     }
     return {
         "model": name, "questions": n, "batch_size": args.batch_size, "forget_ratio": args.forget_ratio,
+        "torch_threads": torch.get_num_threads(),
         "upstream_loop_s": round(t_ref, 2), "ours_s": round(t_ours, 2),
         "upstream_loop_q_per_s": round(n / t_ref, 2), "ours_q_per_s": round(n / t_ours, 2),
         "ratio": round(t_ref / t_ours, 2),
@@ -197,17 +227,21 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=None, help="profiles per set (default: all)")
     p.add_argument("--batch-size", type=int, default=16,
                    help="questions per forward pass of our runner (default: %(default)s)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads for both loops (default: %(default)s; 0 keeps torch's default). The demo "
-                   "models are tiny: with more threads than free cores, OpenMP waits dominate and timings swing "
-                   "100-fold with the machine's other load")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch CPU threads for both loops (default: 0, torch's own: one per core). Use 1 when other "
+                   "jobs share the machine: the demo models are tiny, and with more threads than free cores OpenMP "
+                   "waits dominate and timings swing 100-fold")
     args = p.parse_args()
+    import torch
+
     if args.threads > 0:
-        import torch
-
         torch.set_num_threads(args.threads)
+    print(f"torch threads: {torch.get_num_threads()}", file=sys.stderr)
 
+    from benchmark.metrics import warm
     from benchmark.reader import load_benchmark
+
+    warm()  # the scoring libraries, imported once per process: before either loop
 
     bench = load_benchmark(args.data)
     results = [bench_model(name, args, bench) for name in args.models]
