@@ -135,10 +135,14 @@ def prefix_attention(
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     cache = _ACTIVE.get()
-    index = getattr(module, "layer_idx", None)
-    if cache is None or index is None or index >= len(cache.layers) or cache.layers[index].prefix_keys is None:
+    if cache is None:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       **kwargs)
+    index = getattr(module, "layer_idx", None)
+    if index is None or index >= len(cache.layers) or cache.layers[index].prefix_keys is None:
+        # The keys given hold only the rows' own tokens: attending to them alone would silently drop the prefix.
+        raise RuntimeError(f"{type(module).__name__} (layer {index}) runs while a shared prompt prefix is active but "
+                           "has no prefix layer in the cache; run this model with share_prefix=False")
     layer = cache.layers[index]
     prefix_keys, prefix_values = layer.prefix_keys, layer.prefix_values
     if query.shape[2] > 1:

@@ -124,12 +124,13 @@ def _batches(items: Sequence[Item], size: int) -> Iterator[list[Item]]:
     def length(i: Item) -> int:
         return len(i.prompt) if i.prompt is not None else sum(len(turn.text) for turn in i.messages)
 
-    contexts = {i.key: _context(i) for i in items}
-    order = sorted(items, key=lambda i: (kind(i), repr(contexts[i.key]), length(i)))
+    seen: dict[tuple[object, ...], int] = {(): 0}  # each distinct block numbered in plan order (0: none)
+    contexts = {i.key: seen.setdefault(_context(i), len(seen)) for i in items}
+    order = sorted(items, key=lambda i: (kind(i), contexts[i.key], length(i)))
     batch: list[Item] = []
-    for (_, context), group in itertools.groupby(order, key=lambda i: (kind(i), repr(contexts[i.key]))):
+    for (_, context), group in itertools.groupby(order, key=lambda i: (kind(i), contexts[i.key])):
         members = list(group)
-        if context != "()" and len(members) > 1:  # a shared block: batches of its own
+        if context and len(members) > 1:  # a shared block: batches of its own
             if batch:
                 yield batch
                 batch = []

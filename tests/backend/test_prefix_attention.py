@@ -135,3 +135,15 @@ def test_other_threads_get_plain_attention_while_a_prefix_is_shared(fp32_model) 
     assert results == [expected]
     assert fp32_model.model.config.text_config._attn_implementation == "sdpa"
 
+
+
+def test_an_attention_layer_without_its_prefix_fails_loudly() -> None:
+    query, pk, pv, keys, values = _tensors(2, 4, 4, 1, 5, 3, seed=1)
+    token = prefix_attention._ACTIVE.set(_active(pk, pv))
+    try:
+        with pytest.raises(RuntimeError, match="shared prompt prefix"):  # a module that is not a cached layer
+            prefix_attention.prefix_attention(SimpleNamespace(num_key_value_groups=1), query, keys, values, None)
+        with pytest.raises(RuntimeError, match="layer 3"):
+            prefix_attention.prefix_attention(SimpleNamespace(layer_idx=3), query, keys, values, None)
+    finally:
+        prefix_attention._ACTIVE.reset(token)
