@@ -49,6 +49,7 @@ ENTRY_POINTS: tuple[tuple[str, ...], ...] = (
     ("-m", "unlearning", "run"),
     ("-m", "unlearning", "prompting"),
     ("bench/eval_throughput.py",),
+    ("bench/eval_levers.py",),
     ("bench/leaderboard_scale.py",),
     ("bench/hub_rebuild.py",),
 )
