@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -193,6 +194,7 @@ def cloze_accuracy(answer: str, reference: str) -> float:
 
 @functools.cache
 def _rouge_scorer() -> object:
+    _await_warming()
     from rouge_score import rouge_scorer
 
     return rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
@@ -209,9 +211,32 @@ def _rouge(kind: str, answer: str, reference: str) -> float:
 
 
 def warm() -> None:
-    """Import the scoring libraries (rouge-score and NLTK: 0.3-0.9 s) now, e.g. in a thread while a model runs."""
+    """Import the scoring libraries (rouge-score and NLTK: 0.3-0.9 s) now."""
     _rouge_scorer()
     from nltk.translate import bleu_score  # noqa: F401
+
+
+_warming: threading.Thread | None = None
+_warming_lock = threading.Lock()
+
+
+def warm_in_background() -> None:
+    """Start :func:`warm` in a thread (once per process), e.g. while a model answers.
+
+    Scoring waits for that thread before it imports anything itself, so the two never import the same package at
+    once (concurrent imports of one package can see it half initialised).
+    """
+    global _warming
+    with _warming_lock:
+        if _warming is None:
+            _warming = threading.Thread(target=warm, name="warm-metrics", daemon=True)
+            _warming.start()
+
+
+def _await_warming() -> None:
+    thread = _warming
+    if thread is not None and thread is not threading.current_thread():
+        thread.join()
 
 
 @register_metric(
@@ -256,6 +281,7 @@ def rouge_l(answer: str, reference: str) -> float:
 )
 def bleu(answer: str, reference: str) -> float:
     """NLTK sentence BLEU of whitespace-split ``answer`` against ``reference`` with smoothing method1."""
+    _await_warming()
     from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 
     return float(sentence_bleu([reference.split()], answer.split(), smoothing_function=SmoothingFunction().method1))

@@ -20,7 +20,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -250,7 +249,7 @@ def run(
 
     todo = [it for it in mine if it.key not in done]
     if todo:  # the scoring libraries import (0.3-0.9 s) while the model answers; scoring waits for them if needed
-        threading.Thread(target=metrics.warm, name="warm-metrics", daemon=True).start()
+        metrics.warm_in_background()
     fresh = answer_items(todo, model, shard_path, batch_size=batch_size,
                          progress=progress, on_batch=on_batch,
                          desc=f"{config.name} [{rank + 1}/{world}]" if world > 1 else config.name)

@@ -274,3 +274,26 @@ def test_idefics2_text_multiple_choice_gets_upstreams_five_tokens(bench):
     assert {i.max_new_tokens for i in llava} == {50}
     assert protocols.official_token_limits("idefics2") == {"classification/text": 5}
     assert protocols.official_token_limits("llava") == {}
+
+
+def test_scoring_waits_for_the_scoring_libraries_importing_in_the_background(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import threading
+    import time
+
+    import benchmark.metrics as metrics
+
+    done = threading.Event()
+    started: list[str] = []
+
+    def slow_warm() -> None:
+        started.append(threading.current_thread().name)
+        time.sleep(0.3)
+        done.set()
+
+    monkeypatch.setattr(metrics, "_warming", None)
+    monkeypatch.setattr(metrics, "warm", slow_warm)
+    metrics.warm_in_background()
+    metrics.warm_in_background()  # once per process
+    same = "This person was born in Riga, Latvia."
+    assert metrics.bleu(same, same) == pytest.approx(1.0)
+    assert done.is_set() and started == ["warm-metrics"]  # bleu waited for the import thread, which ran once
