@@ -147,3 +147,15 @@ def test_an_attention_layer_without_its_prefix_fails_loudly() -> None:
             prefix_attention.prefix_attention(SimpleNamespace(layer_idx=3), query, keys, values, None)
     finally:
         prefix_attention._ACTIVE.reset(token)
+
+
+def test_an_adapter_and_its_base_view_share_the_prefix_and_keep_their_answers(adapter_spec, registry) -> None:  # type: ignore[no-untyped-def]
+    from backend.loading import load_model
+
+    adapted = load_model(adapter_spec, quantize="none", device="cpu", registry=registry)
+    requests = _few_shot(_image((200, 200, 20)), _queries())
+    for view in (adapted, adapted.base_view()):
+        shared = generate_batch(view, requests, max_new_tokens=12, batch_size=4)
+        assert shared == generate_batch(view, requests, max_new_tokens=12, batch_size=4, share_prefix=False)
+    assert generate_batch(adapted, requests, max_new_tokens=12, batch_size=4) != generate_batch(
+        adapted.base_view(), requests, max_new_tokens=12, batch_size=4)  # the adapter is really on, then off
