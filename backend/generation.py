@@ -134,7 +134,6 @@ def _encode(loaded: LoadedModel, requests: Sequence[GenerationRequest]) -> Any:
     kwargs: dict[str, Any] = {"text": [r.prompt for r in requests], "padding": True, "return_tensors": "pt"}
     if images:
         kwargs["images"] = images
-    if images:
         processor = cached_processor(processor)  # each distinct image preprocessed once per model
     enc = processor(**kwargs, add_special_tokens=add_special)
     return enc.to(loaded.device)

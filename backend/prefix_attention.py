@@ -2,9 +2,9 @@
 
 Few-shot prompts of one task share a long prefix (the demonstrations and their portraits);
 :mod:`backend.generation` computes its keys and values once. Copying them into every row of the batch's cache
-(what a plain key/value cache needs) costs memory per row (a 7B LLaVA's five-portrait prefix is about 4,000
-tokens, 2 GB per row in float16) and makes attention read every copy at every generated token. Here the
-prefix is kept once:
+(what a plain key/value cache needs) costs memory per row (a 7B LLaVA's five-portrait prefix is about 3,200
+tokens: five times 576 image tokens and the text; at 0.5 MiB of keys and values per token in float16, 1.6 GiB
+per row) and makes attention read every copy at every generated token. Here the prefix is kept once:
 
 - :func:`shared_prefix_cache` makes a cache whose layers (:class:`SharedPrefixLayer`) hold the prefix's keys
   and values once (batch 1) and each row's own tokens after it; its length is the prefix's plus the row's, so
