@@ -157,7 +157,10 @@ def _prefill(module: Any, query: Any, key: Any, value: Any, mask: Any, prefix_ke
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    rows = query.shape[0]
+    rows, queries = query.shape[0], query.shape[2]
+    if mask is None:  # no padding: causal, aligned at the end (SDPA's is_causal would align it at the start)
+        width = prefix_keys.shape[2] + key.shape[2]
+        mask = torch.ones(queries, width, dtype=torch.bool, device=query.device).tril(width - queries)[None, None]
     per_row = 2 * prefix_keys[0].numel() * prefix_keys.element_size()
     step = max(1, PREFILL_BYTES // max(per_row, 1))
     parts = []
@@ -166,7 +169,7 @@ def _prefill(module: Any, query: Any, key: Any, value: Any, mask: Any, prefix_ke
         n = end - start
         keys = torch.cat([prefix_keys.expand(n, -1, -1, -1), key[start:end]], dim=2)
         values = torch.cat([prefix_values.expand(n, -1, -1, -1), value[start:end]], dim=2)
-        part_mask = None if mask is None else mask[start:end] if mask.shape[0] == rows else mask
+        part_mask = mask[start:end] if mask.shape[0] == rows else mask
         out, _ = sdpa_attention_forward(module, query[start:end], keys, values, part_mask, scaling=scaling, **kwargs)
         parts.append(out)
     return (parts[0] if len(parts) == 1 else torch.cat(parts)), None

@@ -159,3 +159,16 @@ def test_an_adapter_and_its_base_view_share_the_prefix_and_keep_their_answers(ad
         assert shared == generate_batch(view, requests, max_new_tokens=12, batch_size=4, share_prefix=False)
     assert generate_batch(adapted, requests, max_new_tokens=12, batch_size=4) != generate_batch(
         adapted.base_view(), requests, max_new_tokens=12, batch_size=4)  # the adapter is really on, then off
+
+
+def test_several_queries_without_a_mask_are_causal_from_the_end() -> None:
+    rows, queries, prefix, own = 3, 4, 6, 4  # no padding: the row's own part is exactly the new queries
+    query, pk, pv, keys, values = _tensors(rows, 4, 4, queries, prefix, own, seed=11)
+    module = SimpleNamespace(layer_idx=0, num_key_value_groups=1, is_causal=True)
+    expected = _plain(module, query, pk, pv, keys, values, _padding_mask(1, queries, prefix, own))
+    token = prefix_attention._ACTIVE.set(_active(pk, pv))
+    try:
+        got, _ = prefix_attention.prefix_attention(module, query, keys, values, None, scaling=0.25)
+    finally:
+        prefix_attention._ACTIVE.reset(token)
+    torch.testing.assert_close(got, expected)
