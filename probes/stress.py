@@ -261,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m probes.stress",
         description="Run the forget and retain sets of an unlearned model under attacks that try to bring the "
-        "forgotten knowledge back, and write NAME_robustness.json (scores, recovery and 95%% intervals per "
+        "forgotten knowledge back, and write NAME_robustness.json (scores, recovery and 95 % intervals per "
         "attack). An interrupted run resumes where it stopped when rerun with the same arguments.",
         epilog="Attacks: " + "; ".join(f"{a.name} ({a.label})" for a in ATTACKS.values())
         + ". Recovery = (attacked - unlearned) / (reference - unlearned) on the forget set.",

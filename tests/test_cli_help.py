@@ -119,6 +119,8 @@ def problems(text: str) -> list[str]:
         found.append("names MLLMU_LEADERBOARD_DB_PATH (the store's variable is MLLMU_DB)")
     if str(ROOT) in text:
         found.append(f"shows this machine's path {ROOT}")
+    if "%%" in text:  # a description is not %-formatted: an escaped percent shows doubled
+        found.append(f"doubled percent sign: {[ln for ln in text.splitlines() if '%%' in ln]}")
     found += [f"default stated twice: {e!r}" for e in option_entries(text) if len(DEFAULT_MENTION.findall(e)) > 1]
     return found
 
@@ -162,6 +164,7 @@ def test_leaderboard_help_names_the_store_variable(helps):
         ("Command line. ``python -m leaderboard`` (or $MLLMU_LEADERBOARD_DB_PATH)\n", "MLLMU_LEADERBOARD_DB_PATH"),
         ("see `python -m demo`\n", "backticks"),
         (f"  --out OUT  folder (default: {ROOT}/demo/data)\n", "this machine's path"),
+        ("Write scores, recovery and 95%% intervals.\n", "doubled percent"),
     ],
 )
 def test_the_checks_catch_each_defect(text, expected):
