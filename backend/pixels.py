@@ -37,8 +37,8 @@ class _Store:
         self.rows: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
         self.bytes = 0
         self.lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
+        self.cacheable = True
+        """False once the image processor's output turned out not to be one row per image (then never cached)."""
 
     def get(self, keys: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], dict[str, Any]]:
         with self.lock:
@@ -75,7 +75,7 @@ class PixelCache:
         """The image processor's output for ``images``; flat lists of PIL images reuse rows already computed."""
         from PIL.Image import Image
 
-        if args or not isinstance(images, list | tuple) or not images or \
+        if args or not self._store.cacheable or not isinstance(images, list | tuple) or not images or \
                 not all(isinstance(i, Image) for i in images):
             return self._inner(images, *args, **kwargs)
         options = repr(sorted(kwargs.items()))
@@ -85,13 +85,12 @@ class PixelCache:
         if missing:
             first = {k: i for i, k in reversed(list(enumerate(keys)))}
             rows = _split(self._inner([images[first[k]] for k in missing], **kwargs), len(missing))
-            if rows is None:  # not one row per image: this layout is not cached
+            if rows is None:  # not one row per image: this layout is not cached, now or later
+                self._store.cacheable = False
                 return self._inner(images, **kwargs)
             fresh = dict(zip(missing, rows, strict=True))
             found.update(fresh)
             self._store.put(fresh)
-        self._store.hits += len(keys) - len(missing)
-        self._store.misses += len(missing)
         return _join([found[k] for k in keys], kwargs.get("return_tensors"))
 
 
