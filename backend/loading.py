@@ -467,6 +467,14 @@ def _load_processor(spec: ModelSpec, folder: Path) -> ProcessorMixin:
     return processor
 
 
+def _damaged_weights(spec: ModelSpec, folder: Path, exc: Exception) -> ModelLoadError:
+    return ModelLoadError(
+        f"model {spec.name!r}: the safetensors weights in {folder} cannot be read ({str(exc)[:200]}); the file is "
+        "damaged or was not fully downloaded: download it again (delete it from the Hugging Face cache first) or "
+        "save the checkpoint again"
+    )
+
+
 def _load_full(spec: ModelSpec, folder: Path, precision: Precision, device: str) -> PreTrainedModel:
     from transformers import AutoModelForImageTextToText
 
@@ -486,10 +494,14 @@ def _load_full(spec: ModelSpec, folder: Path, precision: Precision, device: str)
 
         _quiet_bitsandbytes()
         kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
+    from safetensors import SafetensorError
+
     try:
         model = AutoModelForImageTextToText.from_pretrained(
             folder, use_safetensors=True, trust_remote_code=False, **kwargs
         )
+    except SafetensorError as exc:
+        raise _damaged_weights(spec, folder, exc) from exc
     except ValueError as exc:
         if "Unrecognized configuration class" in str(exc) or "model type" in str(exc):
             raise ModelLoadError(
@@ -533,8 +545,12 @@ def _apply_adapter(
             f"model {spec.name!r}: the adapter was trained on {recorded!r} but the registry applies it to "
             f"{base.name!r} ({base.source}); set 'base' to the entry for {recorded!r}"
         )
+    from safetensors import SafetensorError
+
     try:
         return PeftModel.from_pretrained(base_model, folder, is_trainable=False)
+    except SafetensorError as exc:
+        raise _damaged_weights(spec, folder, exc) from exc
     except (RuntimeError, ValueError, KeyError) as exc:
         oom = _translate_oom(spec, exc)
         if oom is not None:

@@ -13,6 +13,7 @@ import torch
 from backend.generation import GenerationRequest, generate_batch
 from backend.loading import (
     AdapterBaseMismatchError,
+    ModelLoadError,
     ModelNotFoundError,
     ModelOutOfMemoryError,
     NoSafetensorsError,
@@ -172,6 +173,25 @@ def test_adapter_without_safetensors_is_refused(tmp_path: Path, adapter_dir: Pat
         load_model(spec, base=base_spec, device="cpu")
 
 
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # a download cut off half way
+
+
+def test_damaged_weights_say_so(tmp_path: Path, tiny_dir: Path, adapter_dir: Path, base_spec: ModelSpec) -> None:
+    folder = tmp_path / "cut"
+    shutil.copytree(tiny_dir, folder)
+    _truncate(folder / "model.safetensors")
+    with pytest.raises(ModelLoadError, match=r"'cut': the safetensors weights in .*cut cannot be read .*download it"):
+        load_model(ModelSpec(name="cut", path=str(folder)), device="cpu")
+    adapter = tmp_path / "cut-adapter"
+    shutil.copytree(adapter_dir, adapter)
+    _truncate(adapter / "adapter_model.safetensors")
+    spec = ModelSpec(name="cut-adapter", path=str(adapter), kind="adapter", base="tiny-base")
+    with pytest.raises(ModelLoadError, match=r"'cut-adapter': the safetensors weights .* cannot be read"):
+        load_model(spec, base=base_spec, device="cpu")
+
+
 def test_adapter_on_a_base_of_another_shape(adapter_dir: Path, tmp_path: Path, registry: Registry) -> None:
     # The adapter's recorded base name is made to match, so only the weight shapes disagree.
     folder = tmp_path / "ad"
@@ -227,8 +247,6 @@ def test_memory_check_counts_the_dtype_the_model_loads_in(tiny_dir: Path, tmp_pa
 def test_cuda_requested_without_cuda(base_spec: ModelSpec) -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    from backend.loading import ModelLoadError
-
     with pytest.raises(ModelLoadError, match="CUDA is not available; use device='cpu'"):
         load_model(base_spec, device="cuda")
 
